@@ -1,0 +1,124 @@
+"""The one exception tree of upbit-hub.
+
+Every error the library raises on purpose derives from :class:`UpbitHubError`, so
+``except UpbitHubError`` catches all of them. Pure module: no I/O, no pykka.
+
+::
+
+    UpbitHubError
+     +-- ProtocolError                 the wire did not look like Upbit
+     |    +-- FrameDecodeError         a frame is not valid JSON / not a known shape
+     +-- RequestValidationError        (also ValueError) a request Upbit would reject;
+     |                                 raised before anything is sent
+     +-- ServerError                   Upbit answered a WebSocket request with {"error": ...}
+     +-- RestError                     a REST call failed (HTTP status + Upbit error name)
+     |    +-- RateLimitedError         429 / 418 from REST
+     |    +-- AuthError                401 / INVALID_AUTH: keys wrong or token rejected
+     +-- CredentialsError              API key environment variables missing
+     +-- ConfigError                   settings file wrong (lists every problem at once)
+     +-- HubError                      the hub is not running / an actor did not answer
+          +-- SubscriptionError        a subscribe/cancel could not be carried out
+
+Messages say how to fix the problem. They never contain a key, secret or token.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "ConfigError",
+    "CredentialsError",
+    "FrameDecodeError",
+    "HubError",
+    "ProtocolError",
+    "RateLimitedError",
+    "RequestValidationError",
+    "RestError",
+    "ServerError",
+    "SubscriptionError",
+    "UpbitHubError",
+]
+
+
+class UpbitHubError(Exception):
+    """Base class of every error upbit-hub raises on purpose."""
+
+
+class ProtocolError(UpbitHubError):
+    """Something on the wire did not match Upbit's protocol."""
+
+
+class FrameDecodeError(ProtocolError):
+    """A WebSocket frame could not be decoded.
+
+    ``head`` holds the first bytes of the offending frame (at most 200) so the frame
+    can be logged and reproduced; ``reason`` says what was wrong.
+    """
+
+    HEAD_BYTES = 200
+
+    def __init__(self, reason: str, frame: bytes | str) -> None:
+        raw = frame.encode("utf-8", "replace") if isinstance(frame, str) else bytes(frame)
+        self.reason = reason
+        self.head: bytes = raw[: self.HEAD_BYTES]
+        self.size = len(raw)
+        super().__init__(f"cannot decode frame ({reason}); {self.size} bytes, first: {self.head!r}")
+
+
+class RequestValidationError(UpbitHubError, ValueError):
+    """A subscription request that Upbit would reject; raised before anything is sent."""
+
+
+class ServerError(UpbitHubError):
+    """Upbit sent ``{"error": {"name": ..., "message": ...}}`` and will close the socket."""
+
+    def __init__(self, name: str, message: str, endpoint: str = "") -> None:
+        self.name = name
+        self.message = message
+        self.endpoint = endpoint
+        where = f" on {endpoint}" if endpoint else ""
+        super().__init__(f"Upbit error {name}{where}: {message}")
+
+
+class RestError(UpbitHubError):
+    """A REST call answered with an error status."""
+
+    def __init__(self, status: int, name: str | int | None, message: str, path: str = "") -> None:
+        self.status = status
+        self.name = name
+        self.message = message
+        self.path = path
+        super().__init__(f"HTTP {status} from {path or 'Upbit'}: {name}: {message}")
+
+
+class RateLimitedError(RestError):
+    """429 (too many requests) or 418 (temporarily blocked). Back off before retrying."""
+
+
+class AuthError(RestError):
+    """Upbit rejected the credentials (REST 401 or WebSocket INVALID_AUTH).
+
+    Check the access/secret key pair, its permissions and its IP allow-list.
+    """
+
+
+class CredentialsError(UpbitHubError):
+    """API keys are needed but the environment variables naming them are not set."""
+
+
+class ConfigError(UpbitHubError):
+    """The settings are wrong. ``problems`` lists every problem found, each naming its key."""
+
+    def __init__(self, problems: list[str], source: str = "") -> None:
+        self.problems = list(problems)
+        self.source = source
+        head = f"invalid settings in {source}" if source else "invalid settings"
+        super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+class HubError(UpbitHubError):
+    """The hub is not running, or one of its actors did not answer in time."""
+
+
+class SubscriptionError(HubError):
+    """A subscribe or cancel could not be carried out."""
