@@ -1,7 +1,9 @@
 """The ``upbit-hub`` command line. Runs in: the main thread.
 
-Subcommands live in their own modules and are imported only when chosen, so ``upbit-hub
---help`` stays fast and a broken subsystem cannot break the others.
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
+``main(args) -> int``. Modules are imported when the parser is built; one that fails to import
+is still listed and reports its import error when chosen, so a broken subsystem cannot take the
+other subcommands down with it.
 """
 
 from __future__ import annotations
@@ -9,21 +11,39 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-# subcommand -> (module relative to upbit_hub.actors, one-line help)
+# subcommand -> (module, one-line help)
 _COMMANDS: dict[str, tuple[str, str]] = {
-    "emulate": (".emulator.cli", "serve the local Upbit emulator (REST + WebSocket)"),
+    "run": ("upbit_hub.actors.run_cmd", "start the hub and the configured components"),
+    "emulate": ("upbit_hub.actors.emulator.cli", "serve the local Upbit emulator"),
+    "plugins": ("upbit_hub.plugins.list_cmd", "list discovered plugins and their status"),
+    "check-config": ("upbit_hub.config.check_cmd", "validate a settings file"),
 }
+
+
+def _broken(name: str, exc: BaseException) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        print(f"upbit-hub {name}: unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+    return handler
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every subcommand's own arguments."""
-    parser = argparse.ArgumentParser(prog="upbit-hub", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="upbit-hub", description="Upbit real-time data hub for synchronous Python."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in _COMMANDS.items():
-        mod = importlib.import_module(module, "upbit_hub.actors")
         sp = sub.add_parser(name, help=help_text, description=help_text)
+        try:
+            mod = importlib.import_module(module)
+        except Exception as exc:  # reported when the command is chosen
+            sp.add_argument("rest", nargs=argparse.REMAINDER)
+            sp.set_defaults(_handler=_broken(name, exc))
+            continue
         mod.add_arguments(sp)
         sp.set_defaults(_handler=mod.main)
     return parser
@@ -31,8 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     return int(args._handler(args) or 0)
 
 
