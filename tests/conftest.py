@@ -38,3 +38,104 @@ def _stop_all_actors() -> Iterator[None]:
     except ImportError:  # pragma: no cover
         return
     pykka.ActorRegistry.stop_all(block=True, timeout=10)
+
+
+# --- emulator fixtures (owned by the emulator SERVER helper) --------------------------------
+
+#: Short-but-realistic settings for tests: Upbit's limits and behaviour, faster timers.
+EMULATOR_TEST_SETTINGS: dict = {
+    "rate": 200.0,  # market messages per second, all types
+    "tick_ms": 10,
+    "idle_timeout": 10.0,  # Upbit: ~60 s
+    "up_period": 1.0,  # {"status":"UP"} period after a text PING (Upbit: 10 s)
+    "error_close_delay": 0.05,  # error frame -> close 1000 (Upbit: ~150 ms)
+    "close_timeout": 1.0,
+    "teapot_seconds": 5.0,
+    "rest_block_seconds": 2.0,
+}
+
+
+@pytest.fixture
+def make_emulator() -> Iterator[Callable[..., object]]:
+    """``make_emulator(**kw)``: start an Emulator with the test settings overridden by ``kw``.
+
+    Every emulator made is stopped (sockets closed, loop thread joined) after the test.
+    """
+    from upbit_hub.actors.emulator import Emulator
+
+    started: list = []
+
+    def make(**kw: object) -> object:
+        emu = Emulator(**{**EMULATOR_TEST_SETTINGS, **kw})
+        started.append(emu)
+        return emu.start()
+
+    yield make
+    for emu in reversed(started):
+        emu.stop()
+
+
+@pytest.fixture
+def emulator(request: pytest.FixtureRequest, make_emulator: Callable[..., object]) -> object:
+    """A started Emulator (loopback, free port) with :data:`EMULATOR_TEST_SETTINGS`.
+
+    Override settings indirectly::
+
+        @pytest.mark.parametrize("emulator", [{"idle_timeout": 0.5}], indirect=True)
+        def test_x(emulator): ...
+    """
+    overrides = getattr(request, "param", None) or {}
+    return make_emulator(**overrides)
+
+
+# --- hub fixtures (owned by the lead) --------------------------------------------------------
+
+#: Hub timings for tests: Upbit's limits (messages 4/s, 90/min), faster timers.
+HUB_TEST_SETTINGS: dict = {
+    "ping_interval_s": 1.0,
+    "stale_after_s": 3.0,
+    "reconnect_min_s": 0.05,
+    "reconnect_max_s": 1.0,
+    "stable_after_s": 2.0,
+    "coalesce_ms": 20,
+    "request_timeout_s": 5.0,
+}
+
+
+@pytest.fixture
+def make_hub() -> Iterator[Callable[..., object]]:
+    """``make_hub(emulator, **hub_overrides)``: a started Hub pointed at ``emulator``.
+
+    Keys named ``upbit_*`` override ``[upbit]`` (e.g. ``upbit_format="DEFAULT"``); the rest
+    override ``[hub]``. Every hub made is stopped after the test.
+    """
+    import msgspec
+
+    from upbit_hub.actors.hub import Hub
+    from upbit_hub.config.settings import Settings
+
+    hubs: list = []
+
+    def make(emu: object, *, environ: dict | None = None, **overrides: object) -> object:
+        settings = Settings().with_emulator(emu.base_url)  # type: ignore[attr-defined]
+        upbit = {k[6:]: v for k, v in overrides.items() if k.startswith("upbit_")}
+        hub_kw = {**HUB_TEST_SETTINGS,
+                  **{k: v for k, v in overrides.items() if not k.startswith("upbit_")}}
+        settings = msgspec.structs.replace(
+            settings,
+            hub=msgspec.structs.replace(settings.hub, **hub_kw),
+            upbit=msgspec.structs.replace(settings.upbit, **upbit),
+        )
+        hub = Hub(settings, environ=environ).start()
+        hubs.append(hub)
+        return hub
+
+    yield make
+    for hub in reversed(hubs):
+        hub.stop()
+
+
+@pytest.fixture
+def hub(emulator: object, make_hub: Callable[..., object]) -> object:
+    """A started Hub on the ``emulator`` fixture."""
+    return make_hub(emulator)

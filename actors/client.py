@@ -1,0 +1,355 @@
+"""WebSocketClientProxy: the synchronous, one-line API a component uses.
+
+>>> from upbit_hub.actors import WebSocketClientProxy
+>>> with WebSocketClientProxy("chart") as hub:                       # doctest: +SKIP
+...     sub = hub.subscribe_ticker(["KRW-BTC"], lambda ev: print(ev.trade_price))
+...     ...
+...     sub.cancel()
+
+Every ``subscribe_*`` call validates its input first (a clear ``RequestValidationError``
+before anything is sent), registers the callbacks, and returns once the merged request that
+includes the new wish is on the wire. Callbacks run in the component's own actor thread, one at
+a time. If the request cannot be sent within ``request_timeout_s`` (for example Upbit is
+unreachable) the subscription is rolled back and :class:`SubscriptionError` is raised, so a
+failed call leaves nothing behind.
+
+``cleanup()`` (or leaving the ``with`` block) cancels everything and stops the component
+actor. A proxy dropped without cleanup is cleaned by a weakref finalizer once it becomes
+unreachable (callbacks that reference the proxy keep it reachable: call ``cleanup()``).
+
+Runs in: the caller's thread (any thread of a plain synchronous program; no asyncio).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from types import TracebackType
+from typing import Any
+
+import pykka
+
+from .component import RunInThread
+from .inbox import SubEntry, SubscriptionState
+from .messages import PRIVATE, PUBLIC, Subscribe, Unsubscribe, Wish, WishKey
+from .protocol.errors import HubError, RequestValidationError, SubscriptionError
+from .protocol.fields import CANDLE_TYPES, ORDERBOOK_DEPTHS
+from .protocol.requests import validate_market_code
+
+log = logging.getLogger(__name__)
+
+_sub_ids = itertools.count(1)
+_INTERVALS = tuple(t.split(".", 1)[1] for t in CANDLE_TYPES)
+
+
+class Subscription:
+    """Handle of one ``subscribe_*`` call. ``cancel()`` is idempotent."""
+
+    def __init__(
+        self, proxy: WebSocketClientProxy, sub_id: int, kind: str, symbols: tuple[str, ...],
+        states: list[SubscriptionState],
+    ) -> None:
+        self._proxy = weakref.ref(proxy)
+        self.sub_id = sub_id
+        self.kind = kind
+        self.symbols = symbols
+        self._states = states
+        self._cancelled = False
+
+    @property
+    def active(self) -> bool:
+        """False once cancelled, or once Upbit rejected it."""
+        return not self._cancelled and all(s.active for s in self._states)
+
+    @property
+    def error(self) -> Exception | None:
+        """The last error this subscription saw (a rejection, or a callback exception)."""
+        for s in self._states:
+            if s.error is not None:
+                return s.error
+        return None
+
+    @property
+    def delivered(self) -> int:
+        """Events handed to the callback so far."""
+        return sum(s.delivered for s in self._states)
+
+    def cancel(self, timeout: float | None = None) -> None:
+        """Stop deliveries now and remove the wish from the wire request."""
+        if self._cancelled:
+            return
+        self._cancelled = True
+        proxy = self._proxy()
+        if proxy is not None:
+            proxy._cancel(self.sub_id, timeout)
+
+    def __repr__(self) -> str:
+        state = "active" if self.active else "inactive"
+        return f"<Subscription {self.kind} {','.join(self.symbols) or '*'} {state}>"
+
+
+class WebSocketClientProxy:
+    """A component's handle on the hub. See the module docstring."""
+
+    def __init__(
+        self,
+        component_id: str,
+        *,
+        hub: Any = None,
+        error_policy: str = "continue",
+        queue_size: int | None = None,
+    ) -> None:
+        if not isinstance(component_id, str) or not component_id.strip():
+            raise ValueError("component_id must be a non-empty string")
+        if hub is None:
+            from .hub import get_hub
+
+            hub = get_hub()
+        self.component_id = component_id
+        self._hub = hub
+        self._inbox, self._ref = hub.create_component(
+            component_id, error_policy=error_policy, capacity=queue_size
+        )
+        self._registry = hub.registry
+        self._subs: dict[int, Subscription] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        self._finalizer = weakref.finalize(
+            self, _finalize, self._ref, self._inbox.component_key, weakref.ref(hub)
+        )
+
+    # -- subscribe ---------------------------------------------------------------------------
+
+    def subscribe_ticker(
+        self, symbols: Sequence[str] | str, callback: Callable[[Any], object], *,
+        snapshot_only: bool = False, on_error: Callable[[Exception], object] | None = None,
+    ) -> Subscription:
+        """Ticker events for ``symbols`` (e.g. ``["KRW-BTC"]``); latest wins when slow."""
+        return self._subscribe("ticker", symbols, callback, snapshot_only=snapshot_only,
+                               on_error=on_error)
+
+    def subscribe_trade(
+        self, symbols: Sequence[str] | str, callback: Callable[[Any], object], *,
+        snapshot_only: bool = False, on_error: Callable[[Exception], object] | None = None,
+    ) -> Subscription:
+        """Every trade of ``symbols``, in order, each once (bounded queue when slow)."""
+        return self._subscribe("trade", symbols, callback, snapshot_only=snapshot_only,
+                               on_error=on_error)
+
+    def subscribe_orderbook(
+        self, symbols: Sequence[str] | str, callback: Callable[[Any], object],
+        depth: int | None = None, level: int | None = None, *,
+        snapshot_only: bool = False, on_error: Callable[[Exception], object] | None = None,
+    ) -> Subscription:
+        """Full order books (``depth`` 1, 5, 15 or 30 levels; ``level`` = KRW price grouping)."""
+        if depth is not None and depth not in ORDERBOOK_DEPTHS:
+            raise RequestValidationError(
+                f"orderbook depth must be one of {ORDERBOOK_DEPTHS}, not {depth!r}"
+            )
+        if level is not None and (not isinstance(level, int) or level < 0):
+            raise RequestValidationError(f"orderbook level must be an int >= 0, not {level!r}")
+        return self._subscribe("orderbook", symbols, callback, depth=depth, level=level,
+                               snapshot_only=snapshot_only, on_error=on_error)
+
+    def subscribe_candle(
+        self, symbols: Sequence[str] | str, callback: Callable[[Any], object],
+        interval: str = "1m", *, snapshot_only: bool = False,
+        on_error: Callable[[Exception], object] | None = None,
+    ) -> Subscription:
+        """Candles of ``interval`` (1s, 1m, 3m, 5m, 10m, 15m, 30m, 60m, 240m)."""
+        if interval not in _INTERVALS:
+            raise RequestValidationError(
+                f"candle interval must be one of {', '.join(_INTERVALS)}, not {interval!r}"
+            )
+        return self._subscribe(f"candle.{interval}", symbols, callback,
+                               snapshot_only=snapshot_only, on_error=on_error)
+
+    def subscribe_my_order(
+        self, callback: Callable[[Any], object], symbols: Sequence[str] | str | None = None,
+        *, on_error: Callable[[Exception], object] | None = None,
+    ) -> Subscription:
+        """Your own orders (all markets when ``symbols`` is None). Needs API keys."""
+        self._check_keys()
+        codes: tuple[str | None, ...] = (None,) if symbols is None else _codes(symbols)
+        return self._register("myOrder", PRIVATE, codes, callback, on_error=on_error)
+
+    def subscribe_my_asset(
+        self, callback: Callable[[Any], object], *,
+        on_error: Callable[[Exception], object] | None = None,
+    ) -> Subscription:
+        """Your balances, whenever they change. Needs API keys."""
+        self._check_keys()
+        return self._register("myAsset", PRIVATE, (None,), callback, on_error=on_error)
+
+    # -- REST snapshots ----------------------------------------------------------------------
+
+    def get_ticker_snapshot(self, symbols: Sequence[str] | str) -> list[Any]:
+        """Current tickers over REST (``/v1/ticker``) as TickerEvent objects."""
+        self._check_open()
+        return self._hub.rest.get_ticker(list(_codes(symbols)))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def run_in_component(self, fn: Callable[[], Any], timeout: float | None = None) -> Any:
+        """Run ``fn()`` in this component's thread (serialised with its callbacks)."""
+        self._check_open()
+        return self._ref.ask(RunInThread(fn), timeout=timeout or self._timeout)
+
+    def stats(self) -> dict[str, int]:
+        """This component's counters: queued, received, conflated, dropped, errors."""
+        return self._inbox.stats()
+
+    @property
+    def subscriptions(self) -> list[Subscription]:
+        with self._lock:
+            return [s for s in self._subs.values() if s.active]
+
+    @property
+    def is_alive(self) -> bool:
+        return not self._closed and self._ref.is_alive()
+
+    def cleanup(self, timeout: float | None = None) -> None:
+        """Cancel every subscription and stop this component's actor. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._finalizer.detach()
+        with self._lock:
+            subs = list(self._subs.values())
+            self._subs.clear()
+        for sub in subs:
+            sub._cancelled = True
+            self._inbox.table.remove(sub.sub_id)
+        try:
+            self._ref.stop(block=True, timeout=timeout or self._timeout)
+        except (pykka.ActorDeadError, pykka.Timeout):
+            pass
+        self._hub.forget_component(self._inbox.component_key)
+
+    def __enter__(self) -> WebSocketClientProxy:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.cleanup()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<WebSocketClientProxy {self.component_id!r} {state}>"
+
+    # -- internals ---------------------------------------------------------------------------
+
+    @property
+    def _timeout(self) -> float:
+        return float(self._hub.settings.hub.request_timeout_s)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise HubError(f"component {self.component_id!r} was cleaned up")
+        if not self._ref.is_alive():
+            raise HubError(f"component {self.component_id!r} is no longer running")
+
+    def _check_keys(self) -> None:
+        self._hub.settings.auth.read_keys(self._hub.environ)
+
+    def _subscribe(
+        self, type_: str, symbols: Sequence[str] | str, callback: Callable[[Any], object], *,
+        depth: int | None = None, level: int | None = None, snapshot_only: bool = False,
+        on_error: Callable[[Exception], object] | None = None,
+    ) -> Subscription:
+        return self._register(type_, PUBLIC, _codes(symbols), callback, depth=depth,
+                              level=level, snapshot_only=snapshot_only, on_error=on_error)
+
+    def _register(
+        self, type_: str, endpoint: str, codes: tuple[str | None, ...],
+        callback: Callable[[Any], object], *, depth: int | None = None,
+        level: int | None = None, snapshot_only: bool = False,
+        on_error: Callable[[Exception], object] | None = None,
+    ) -> Subscription:
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        self._check_open()
+        sub_id = next(_sub_ids)
+        state = SubscriptionState()
+        entry = SubEntry(sub_id, callback, level, depth, on_error, state)
+        self._inbox.table.add(sub_id, [((type_, code), entry) for code in codes])
+        wishes = tuple(
+            Wish(WishKey(endpoint, type_, code, level), depth, snapshot_only) for code in codes
+        )
+        handle = Subscription(self, sub_id, type_, tuple(c for c in codes if c), [state])
+        with self._lock:
+            self._subs[sub_id] = handle
+        done: Future[Any] = Future()
+        try:
+            self._registry.tell(Subscribe(self._inbox, sub_id, wishes, done))
+            done.result(self._timeout)
+        except pykka.ActorDeadError as exc:
+            self._rollback(sub_id)
+            raise HubError("the hub is not running") from exc
+        except FutureTimeout as exc:
+            self._cancel(sub_id, timeout=1.0)
+            raise SubscriptionError(
+                f"{type_} {','.join(c for c in codes if c) or '(all)'}: the request was not on "
+                f"the wire within {self._timeout:.0f}s (is {endpoint} Upbit reachable?); "
+                "the subscription was rolled back"
+            ) from exc
+        except Exception as exc:
+            self._rollback(sub_id)
+            raise SubscriptionError(f"{type_}: {exc}") from exc
+        return handle
+
+    def _rollback(self, sub_id: int) -> None:
+        self._inbox.table.remove(sub_id)
+        with self._lock:
+            self._subs.pop(sub_id, None)
+
+    def _cancel(self, sub_id: int, timeout: float | None) -> None:
+        self._rollback(sub_id)
+        done: Future[Any] = Future()
+        try:
+            self._registry.tell(Unsubscribe(self._inbox.component_key, sub_id, done))
+        except pykka.ActorDeadError:
+            return
+        try:
+            done.result(timeout or self._timeout)
+        except FutureTimeout:
+            log.warning(
+                "component %s: cancel of subscription %d not on the wire yet; it will be",
+                self.component_id,
+                sub_id,
+            )
+        except Exception as exc:  # the hub stopped meanwhile: nothing left to cancel
+            log.debug("cancel: %s", exc)
+
+
+def _codes(symbols: Sequence[str] | str) -> tuple[str, ...]:
+    if isinstance(symbols, str):
+        symbols = [symbols]
+    try:
+        codes = tuple(dict.fromkeys(validate_market_code(s) for s in symbols))
+    except TypeError as exc:
+        raise RequestValidationError(f"symbols must be market codes like 'KRW-BTC': {exc}") from exc
+    if not codes:
+        raise RequestValidationError("symbols is empty: name at least one market, e.g. 'KRW-BTC'")
+    return codes
+
+
+def _finalize(ref: pykka.ActorRef[Any], key: str, hub_ref: weakref.ref[Any]) -> None:
+    """Weakref finalizer of a proxy dropped without cleanup. Runs in: whichever thread
+    dropped the last reference (or the GC): never blocks."""
+    try:
+        ref.stop(block=False)
+    except pykka.ActorDeadError:
+        pass
+    hub = hub_ref()
+    if hub is not None:
+        hub.forget_component(key)

@@ -1,0 +1,454 @@
+"""ConnectionActor: one per endpoint (public, private). Sends the merged request; keeps the
+socket alive; notices stale sockets; reports server errors.
+
+The socket itself is owned by a :class:`~upbit_hub.actors.reader.Reader` thread; this actor
+handles commands and timing only:
+
+- ``SetRoutes`` / ``SetRequest`` from the registry. The request is sent when the socket is up
+  and the per-connection limiter (default 4/s and 90/min, Upbit allows 5 and 100) allows; a
+  newer request replaces one still waiting (latest wins). After every reconnect the current
+  request is sent again (with snapshots), so subscriptions survive drops.
+- Keys already on this socket are re-sent with ``is_only_realtime`` so an unrelated change does
+  not replay snapshots (trade keys stay realtime-only even for a new subscriber: the snapshot of
+  a trade is just the last trade again).
+- Keepalive: a WebSocket ping every ``ping_interval_s`` and one text ``PING`` per socket, which
+  makes Upbit send ``{"status":"UP"}`` every 10 s; the staleness watchdog reconnects a public
+  socket with wishes that has been silent for ``stale_after_s`` (and a private one only after it
+  has seen status frames, since private streams are silent by nature).
+- A server error frame closes the socket (Upbit closes it ~150 ms later anyway). If it came
+  within a few seconds of a request and names a request problem, the keys that request added
+  are reported as the suspects (``RequestRejected``) so the registry removes exactly those
+  wishes; anything else is an ``EndpointError`` for every component of the endpoint, and the
+  reader's backoff keeps reconnects from storming.
+
+Runs in: the actor thread (all methods).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+
+from .messages import (
+    PRIVATE,
+    EndpointError,
+    GetStatus,
+    ListSubscriptions,
+    Ping,
+    RequestEntry,
+    RequestRejected,
+    RequestSent,
+    SetRequest,
+    SetRoutes,
+    WishKey,
+)
+from .protocol.errors import AuthError, HubError, ServerError
+from .protocol.events import ListSubscriptionsEvent, ServerErrorEvent
+from .protocol.requests import TypeRequest, encode_list_subscriptions, encode_request
+from .ratelimit import RateLimiter
+from .reader import Connected, ConnectFailed, ControlFrame, Disconnected, Reader, Session
+
+log = logging.getLogger(__name__)
+
+REQUEST_ERRORS = frozenset({"WRONG_FORMAT", "NO_TICKET", "NO_TYPE", "NO_CODES", "INVALID_PARAM"})
+_ATTRIBUTION_WINDOW_S = 1.0  # Upbit answers a bad request at once
+
+
+@dataclass(frozen=True, slots=True)
+class _Flush:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Tick:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionOptions:
+    """How one endpoint connects; built by the hub from the settings."""
+
+    endpoint: str
+    url: str
+    fmt: str = "SIMPLE"
+    compression: bool = True
+    ping_interval_s: float = 20.0
+    stale_after_s: float = 15.0
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    stable_after_s: float = 60.0
+    messages_per_s: float = 4.0
+    messages_per_min: int = 90
+    connect_timeout_s: float = 10.0
+    auth_backoff_s: float = 30.0
+
+
+class ConnectionActor(pykka.ThreadingActor):
+    """Commands and timing for one endpoint's socket."""
+
+    use_daemon_thread = True  # see hub.py: a forgotten hub must not keep the process alive
+
+    def __init__(
+        self,
+        options: ConnectionOptions,
+        *,
+        call_later: Callable[[float, Callable[[], object]], object],
+        connect_limiter: RateLimiter,
+        header_factory: Callable[[], list[str]] | None = None,
+        connect: Callable[..., Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.options = options
+        self.call_later = call_later
+        self.connect_limiter = connect_limiter
+        self.header_factory = header_factory
+        self._connect_fn = connect
+        self.registry: pykka.ActorRef[Any] | None = None
+        self.reader: Reader | None = None
+        self.session: Session | None = None
+        self.desired: tuple[int, tuple[RequestEntry, ...]] | None = None
+        self.fresh: set[WishKey] = set()
+        self.waiters: list[Future[Any]] = []
+        self.limiter = self._new_limiter()
+        self.flush_scheduled = False
+        self.suspects: dict[int, frozenset[WishKey]] = {}
+        self.last_sent_keys: frozenset[WishKey] = frozenset()
+        self.list_waiters: list[Future[Any]] = []
+        self.requests_sent = 0
+        self.last_ping = 0.0
+        self.stale_reconnects = 0
+        self._tick_period = max(0.05, min(1.0, options.stale_after_s / 4, options.ping_interval_s))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _new_limiter(self) -> RateLimiter:
+        o = self.options
+        return RateLimiter([(o.messages_per_s, 1.0), (o.messages_per_min, 60.0)])
+
+    def _open(self) -> Any:
+        from .wsdeflate import open_websocket
+
+        o = self.options
+        header = self.header_factory
+        if self._connect_fn is not None:
+            return self._connect_fn(o.url, header=header, compression=o.compression)
+        return open_websocket(
+            o.url, header=header, compression=o.compression, timeout=o.connect_timeout_s
+        )
+
+    def on_start(self) -> None:
+        o = self.options
+        self.reader = Reader(
+            name=f"upbit-hub-reader-{o.endpoint}",
+            connect=self._open_and_unblock,
+            actor_ref=self.actor_ref,
+            connect_limiter=self.connect_limiter,
+            reconnect_min_s=o.reconnect_min_s,
+            reconnect_max_s=o.reconnect_max_s,
+            stable_after_s=o.stable_after_s,
+            private=o.endpoint == PRIVATE,
+        )
+        self.reader.registry = self.registry
+        self.reader.start()
+        self._schedule_tick()
+
+    def _open_and_unblock(self) -> Any:
+        ws = self._open()
+        ws.settimeout(None)  # reads block; the watchdog and stop() abort the socket
+        return ws
+
+    def on_stop(self) -> None:
+        reader = self.reader
+        if reader is not None:
+            reader.request_stop()
+            reader.join(timeout=5)
+        for fut in (*self.waiters, *self.list_waiters):
+            if not fut.done():
+                fut.set_exception(HubError(f"the hub stopped ({self.options.endpoint})"))
+
+    def _schedule_tick(self) -> None:
+        ref = self.actor_ref
+
+        def tell() -> None:
+            try:
+                ref.tell(_Tick())
+            except pykka.ActorDeadError:
+                pass
+
+        self.call_later(self._tick_period, tell)
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, SetRoutes):
+            if self.reader is not None:
+                self.reader.routes = message.routes
+        elif isinstance(message, SetRequest):
+            self._set_request(message)
+        elif isinstance(message, _Flush):
+            self.flush_scheduled = False
+            self._try_send()
+        elif isinstance(message, _Tick):
+            self._tick()
+        elif isinstance(message, Connected):
+            self._connected(message.session)
+        elif isinstance(message, Disconnected):
+            if message.session is self.session:
+                self.session = None
+        elif isinstance(message, ConnectFailed):
+            self._connect_failed(message.error)
+        elif isinstance(message, ControlFrame):
+            self._control(message.session, message.value)
+        elif isinstance(message, ListSubscriptions):
+            self._list_subscriptions(message.done)
+        elif isinstance(message, AttachRegistry):
+            self.registry = message.registry
+            if self.reader is not None:
+                self.reader.registry = message.registry
+        elif isinstance(message, Ping):
+            return True
+        elif isinstance(message, GetStatus):
+            return self._status()
+        else:
+            log.warning("connection %s: unexpected message %r", self.options.endpoint, message)
+        return None
+
+    def _set_request(self, msg: SetRequest) -> None:
+        self.desired = (msg.generation, msg.entries)
+        self.fresh |= msg.fresh
+        self.waiters.extend(msg.waiters)
+        reader = self.reader
+        if not msg.entries:
+            # Upbit has no unsubscribe: with nothing wanted, close the socket.
+            self.desired = None
+            self.fresh.clear()
+            if reader is not None:
+                reader.set_want(False)
+                reader.abort_session("no subscriptions left")
+            self._resolve_waiters(msg.generation)
+            return
+        if reader is not None:
+            reader.set_want(True)
+        self._try_send()
+
+    def _connected(self, session: Session) -> None:
+        self.session = session
+        self.limiter = self._new_limiter()  # Upbit's message budget is per connection
+        self.last_ping = time.monotonic()
+        try:
+            session.ws.send("PING")  # Upbit then sends {"status":"UP"} every 10 s
+            self.limiter.record()
+        except Exception as exc:
+            session.abort(f"send failed: {exc}")
+            return
+        self._try_send()
+
+    def _connect_failed(self, error: Exception) -> None:
+        if self.registry is not None and self.desired is not None:
+            self.registry.tell(EndpointError(self.options.endpoint, error))
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def _try_send(self) -> None:
+        session = self.session
+        if session is None or self.desired is None:
+            return
+        generation, entries = self.desired
+        if generation == session.sent_generation and not self.fresh:
+            self._resolve_waiters(generation)
+            return
+        delay = self.limiter.delay()
+        if delay > 0:
+            self._schedule_flush(delay)
+            return
+        payload = self._encode(entries, session)
+        try:
+            session.ws.send(payload)
+        except Exception as exc:
+            session.abort(f"send failed: {exc}")
+            return
+        now = time.monotonic()
+        self.limiter.record()
+        self.requests_sent += 1
+        keys = frozenset(e.key for e in entries)
+        if generation not in self.suspects:
+            self.suspects[generation] = keys - self.last_sent_keys
+            for old in [g for g in self.suspects if g < generation - 8]:
+                del self.suspects[old]
+        self.last_sent_keys = keys
+        session.sent_generation = generation
+        session.sent_keys = keys
+        session.last_send_at = now
+        self.fresh.clear()
+        self._resolve_waiters(generation)
+        if self.registry is not None:
+            self.registry.tell(RequestSent(self.options.endpoint, generation))
+
+    def _schedule_flush(self, delay: float) -> None:
+        if self.flush_scheduled:
+            return
+        self.flush_scheduled = True
+        ref = self.actor_ref
+
+        def tell() -> None:
+            try:
+                ref.tell(_Flush())
+            except pykka.ActorDeadError:
+                pass
+
+        self.call_later(delay, tell)
+
+    def _encode(self, entries: tuple[RequestEntry, ...], session: Session) -> bytes:
+        groups: dict[tuple[str, int | None, str], list[str]] = {}
+        all_markets: set[str] = set()
+        for entry in entries:
+            key = entry.key
+            if entry.snapshot_only:
+                mode = "snapshot"
+            elif key in session.sent_keys and (key.type == "trade" or key not in self.fresh):
+                mode = "realtime"
+            else:
+                mode = "both"
+            slot = groups.setdefault((key.type, key.level, mode), [])
+            if key.code is None:
+                all_markets.add(key.type)
+            elif key.type == "orderbook" and entry.depth:
+                slot.append(f"{key.code}.{entry.depth}")
+            else:
+                slot.append(key.code)
+        types: list[TypeRequest] = []
+        for (type_, level, mode), codes in groups.items():
+            if type_ in all_markets:
+                codes = []  # myOrder without codes means all markets
+            types.append(
+                TypeRequest(
+                    type=type_,
+                    codes=tuple(codes),
+                    is_only_snapshot=mode == "snapshot",
+                    is_only_realtime=mode == "realtime" and type_ not in ("myOrder", "myAsset"),
+                    level=level,
+                )
+            )
+        return encode_request(types, fmt=self.options.fmt)
+
+    def _resolve_waiters(self, generation: int) -> None:
+        waiters, self.waiters = self.waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(generation)
+
+    # -- keepalive and watchdog --------------------------------------------------------------
+
+    def _tick(self) -> None:
+        self._schedule_tick()
+        session = self.session
+        if session is None:
+            return
+        now = time.monotonic()
+        o = self.options
+        if now - self.last_ping >= o.ping_interval_s:
+            self.last_ping = now
+            try:
+                session.ws.ping()
+            except Exception as exc:
+                session.abort(f"ping failed: {exc}")
+                return
+        if self.desired is None:
+            return
+        silent = now - session.last_frame
+        if silent < o.stale_after_s:
+            return
+        if o.endpoint == PRIVATE and not session.last_status:
+            return  # private streams are silent by nature; only status frames prove life
+        self.stale_reconnects += 1
+        log.warning(
+            "connection %s: no frame for %.1fs; reconnecting (stale socket)", o.endpoint, silent
+        )
+        session.abort(f"stale for {silent:.1f}s")
+
+    # -- control frames --------------------------------------------------------------------------
+
+    def _control(self, session: Session, value: Any) -> None:
+        if isinstance(value, ListSubscriptionsEvent):
+            if self.list_waiters:
+                fut = self.list_waiters.pop(0)
+                if not fut.done():
+                    fut.set_result(value)
+            return
+        if not isinstance(value, ServerErrorEvent):
+            return
+        o = self.options
+        name = value.name or ""
+        if name == "INVALID_AUTH":
+            error: Exception = AuthError(401, name, value.message or "", o.url)
+        else:
+            error = ServerError(name, value.message or "", o.endpoint)
+        log.warning("connection %s: server error %s: %s", o.endpoint, name, value.message)
+        now = time.monotonic()
+        recent = session.last_send_at and now - session.last_send_at <= _ATTRIBUTION_WINDOW_S
+        suspects = self.suspects.get(session.sent_generation, frozenset())
+        if name in REQUEST_ERRORS and recent and suspects and self.registry is not None:
+            self.registry.tell(
+                RequestRejected(o.endpoint, session.sent_generation, suspects, error)
+            )
+            # Upbit keeps the earlier set off this socket now; the reconnect re-sends the rest.
+        elif self.registry is not None:
+            self.registry.tell(EndpointError(o.endpoint, error))
+        if name == "INVALID_AUTH" and self.reader is not None:
+            self.reader.hold_until = now + o.auth_backoff_s
+        session.abort(f"server error {name}")
+
+    def _list_subscriptions(self, done: Future[Any]) -> None:
+        session = self.session
+        if session is None:
+            done.set_exception(HubError(f"{self.options.endpoint} connection is not up"))
+            return
+        if not self.limiter.try_acquire():
+            ref = self.actor_ref
+            self.call_later(self.limiter.delay(), lambda: ref.tell(ListSubscriptions(done)))
+            return
+        try:
+            session.ws.send(encode_list_subscriptions(fmt=self.options.fmt))
+        except Exception as exc:
+            done.set_exception(exc)
+            return
+        self.list_waiters.append(done)
+
+    def _status(self) -> dict[str, Any]:
+        reader = self.reader
+        stats = reader.stats if reader is not None else None
+        session = self.session
+        ws = session.ws if session is not None else None
+        return {
+            "endpoint": self.options.endpoint,
+            "url": self.options.url,
+            "state": stats.state if stats else "stopped",
+            "sessions": stats.sessions if stats else 0,
+            "connect_failures": stats.connect_failures if stats else 0,
+            "frames": stats.frames if stats else 0,
+            "events": stats.events if stats else 0,
+            "events_by_type": dict(stats.events_by_type) if stats else {},
+            "bad_frames": stats.bad_frames if stats else 0,
+            "unknown": stats.unknown if stats else 0,
+            "server_errors": stats.server_errors if stats else 0,
+            "last_error": stats.last_error if stats else "",
+            "requests_sent": self.requests_sent,
+            "stale_reconnects": self.stale_reconnects,
+            "compression": getattr(ws, "extension", None) is not None,
+            "wire_bytes": getattr(ws, "wire_bytes_received", 0),
+            "payload_bytes": getattr(ws, "payload_bytes_received", 0),
+            "wire": sorted(f"{k.type}:{k.code}" for k in (session.sent_keys if session else ())),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AttachRegistry:
+    """Tells a connection which registry to report to (sent once at start-up)."""
+
+    registry: pykka.ActorRef[Any]

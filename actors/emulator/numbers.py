@@ -1,0 +1,108 @@
+"""Number spelling for emulator frames: how Upbit's Java backend prints numbers.
+
+Upbit serialises numbers like a Java service (protocol.md 3.1, live probe 2026-09):
+
+- DEFAULT orderbook prices as ``Double.toString``: ``1.16539E8``;
+- DEFAULT sizes with BigDecimal trailing zeros: ``0.00077720``, ``1.83604250``;
+- other DEFAULT prices plain with ``.0``: ``109847000.0``;
+- SIMPLE prices plain: ``116606000``; SIMPLE small sizes in exponent form: ``7.9276E-4``.
+
+Every spelling here is a valid JSON number and parses back (``Decimal(text)``) to exactly the
+Decimal it was made from: the digits are the Decimal's own, never a float round trip.
+
+Pure functions. Runs in: any thread (the emulator loop thread in practice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Final
+
+__all__ = [
+    "SPELLERS",
+    "java_double",
+    "plain",
+    "plain_dot0",
+    "plain_int",
+    "scale8",
+]
+
+_ZERO: Final = Decimal(0)
+_EIGHT: Final = Decimal("1E-8")
+
+
+def java_double(value: Decimal) -> str:
+    """Spell ``value`` as Java's ``Double.toString`` would, using the Decimal's digits.
+
+    Plain with at least one fractional digit for ``1e-3 <= |x| < 1e7``, else
+    ``d.ddddE±n`` (``1.16539E8``, ``7.9276E-4``, ``5.0E-4``); zero is ``0.0``.
+
+    >>> java_double(Decimal("116539000")), java_double(Decimal("0.00079276"))
+    ('1.16539E8', '7.9276E-4')
+    """
+    if not value:
+        return "0.0"
+    sign, digits, exp = value.as_tuple()
+    if not isinstance(exp, int):
+        raise ValueError(f"not a finite number: {value!r}")
+    # strip trailing zeros of the coefficient (value unchanged)
+    n = len(digits)
+    while n > 1 and digits[n - 1] == 0:
+        n -= 1
+    exp += len(digits) - n
+    digits = digits[:n]
+    adjusted = exp + n - 1  # power of ten of the first digit
+    neg = "-" if sign else ""
+    if -3 <= adjusted < 7:
+        if exp >= 0:
+            return neg + "".join(map(str, digits)) + "0" * exp + ".0"
+        text = "".join(map(str, digits))
+        point = n + exp  # digits before the decimal point
+        if point > 0:
+            return neg + text[:point] + "." + text[point:]
+        return neg + "0." + "0" * (-point) + text
+    head = str(digits[0])
+    tail = "".join(map(str, digits[1:])) or "0"
+    return f"{neg}{head}.{tail}E{adjusted}"
+
+
+def plain(value: Decimal) -> str:
+    """Plain decimal text, never an exponent, the Decimal's own scale: ``0.00509799``."""
+    text = format(value, "f")
+    return text
+
+
+def plain_dot0(value: Decimal) -> str:
+    """Plain decimal text with at least one fractional digit: ``109847000.0``."""
+    text = format(value, "f")
+    if "." not in text:
+        return text + ".0"
+    return text
+
+
+def plain_int(value: Decimal) -> str:
+    """Integral values without a fraction (``116606000``), others plain (``0.5``)."""
+    if value == value.to_integral_value():
+        return str(int(value))
+    return format(value.normalize(), "f")
+
+
+def scale8(value: Decimal) -> str:
+    """BigDecimal scale-8 text with trailing zeros (``0.00077720``) when exact, else plain."""
+    if value.as_tuple().exponent == -8:  # type: ignore[comparison-overlap]
+        return format(value, "f")
+    q = value.quantize(_EIGHT)
+    if q == value:
+        return format(q, "f")
+    return format(value, "f")
+
+
+#: Spelling functions by style name (see render.py for which field uses which style).
+SPELLERS: Final[dict[str, Callable[[Decimal], str]]] = {
+    "java": java_double,
+    "plain": plain,
+    "dot0": plain_dot0,
+    "int": plain_int,
+    "scale8": scale8,
+}

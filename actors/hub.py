@@ -1,0 +1,263 @@
+"""The hub: starts and stops the actors in dependency order; the lazily started default hub.
+
+Start order: timers, connections (public, private), registry (then each connection learns the
+registry), with a ``Ping`` barrier after each. Stop order is the reverse, components first, in a
+``finally``. The default hub (``get_hub()``, used by ``WebSocketClientProxy`` when no hub is
+given) starts on first use with zero configuration: the file named by ``UPBIT_HUB_CONFIG`` if
+set, else live Upbit public endpoints, SIMPLE format, compression on.
+
+Hub actors run on daemon threads and an ``atexit`` hook stops the default hub, so a script that
+forgets ``stop_hub()`` still exits (pykka's threads are non-daemon by default, which would keep
+the process alive forever).
+
+Runs in: the caller's thread (all functions and methods).
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Future
+from typing import Any
+
+import pykka
+
+from .component import ComponentProxyActor
+from .connection import AttachRegistry, ConnectionActor, ConnectionOptions
+from .inbox import ComponentInbox
+from .messages import PRIVATE, PUBLIC, GetStatus, ListSubscriptions, Ping
+from .protocol.errors import HubError
+from .ratelimit import process_connect_limiter
+from .registry import SubscriptionRegistryActor
+from .rest import RestClient
+from .timers import TimerService
+
+log = logging.getLogger(__name__)
+
+_component_seq = itertools.count(1)
+
+
+class Hub:
+    """One running set of connection, registry and component actors."""
+
+    def __init__(self, settings: Any, *, environ: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        self.environ = os.environ if environ is None else environ
+        self.timers: TimerService | None = None
+        self.connections: dict[str, pykka.ActorRef[Any]] = {}
+        self.registry: pykka.ActorRef[Any] | None = None
+        self.rest = RestClient(settings.upbit.rest_url, timeout=settings.hub.request_timeout_s)
+        self.components: dict[str, pykka.ActorRef[Any]] = {}
+        self._lock = threading.Lock()
+        self.running = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _options(self, endpoint: str, url: str) -> ConnectionOptions:
+        s = self.settings
+        h = s.hub
+        return ConnectionOptions(
+            endpoint=endpoint,
+            url=url,
+            fmt=s.upbit.format,
+            compression=s.upbit.compression,
+            ping_interval_s=h.ping_interval_s,
+            stale_after_s=h.stale_after_s,
+            reconnect_min_s=h.reconnect_min_s,
+            reconnect_max_s=h.reconnect_max_s,
+            stable_after_s=h.stable_after_s,
+            messages_per_s=h.messages_per_s,
+            messages_per_min=h.messages_per_min,
+            connect_timeout_s=h.request_timeout_s,
+        )
+
+    def _private_header(self) -> list[str]:
+        """A fresh JWT (new nonce) for every private handshake. Runs in: the reader thread."""
+        from .protocol.auth import mint
+
+        auth = self.settings.auth
+        access, secret = auth.read_keys(self.environ)
+        token = mint(access, secret, algorithm=auth.jwt_algorithm)
+        return [f"Authorization: Bearer {token}"]
+
+    def start(self) -> Hub:
+        """Start every actor; returns self once all answer ``Ping``."""
+        if self.running:
+            return self
+        s = self.settings
+        timeout = s.hub.request_timeout_s
+        try:
+            self.timers = TimerService()
+            limiter = process_connect_limiter(s.hub.connects_per_s)
+            call_later = self.timers.call_later
+            self.connections[PUBLIC] = _start(
+                ConnectionActor,
+                self._options(PUBLIC, s.upbit.websocket_url),
+                call_later=call_later,
+                connect_limiter=limiter,
+            )
+            self.connections[PRIVATE] = _start(
+                ConnectionActor,
+                self._options(PRIVATE, s.upbit.private_websocket_url),
+                call_later=call_later,
+                connect_limiter=limiter,
+                header_factory=self._private_header,
+            )
+            for ref in self.connections.values():
+                ref.ask(Ping(), timeout=timeout)
+            self.registry = _start(
+                SubscriptionRegistryActor,
+                dict(self.connections),
+                call_later,
+                coalesce_s=s.hub.coalesce_ms / 1000.0,
+            )
+            self.registry.ask(Ping(), timeout=timeout)
+            for ref in self.connections.values():
+                ref.tell(AttachRegistry(self.registry))
+                ref.ask(Ping(), timeout=timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self.running = True
+        log.info(
+            "hub started: %s (format %s, compression %s)",
+            s.upbit.websocket_url,
+            s.upbit.format,
+            "on" if s.upbit.compression else "off",
+        )
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop components, registry, connections, timers (reverse start order)."""
+        self.running = False
+        try:
+            with self._lock:
+                components = list(self.components.values())
+                self.components.clear()
+            for ref in components:
+                _stop(ref, timeout)
+            if self.registry is not None:
+                _stop(self.registry, timeout)
+            for ref in reversed(list(self.connections.values())):
+                _stop(ref, timeout)
+        finally:
+            if self.timers is not None:
+                self.timers.stop()
+            self.registry = None
+            self.connections.clear()
+
+    # -- components --------------------------------------------------------------------------
+
+    def create_component(
+        self, component_id: str, *, error_policy: str = "continue", capacity: int | None = None
+    ) -> tuple[ComponentInbox, pykka.ActorRef[Any]]:
+        """Start a ComponentProxyActor for ``component_id`` and return its inbox and ref."""
+        if not self.running or self.registry is None:
+            raise HubError("the hub is not running; call start_hub() first")
+        key = f"{component_id}#{next(_component_seq)}"
+        inbox = ComponentInbox(
+            key, component_id, capacity or self.settings.hub.trade_queue_size
+        )
+        ref = _start(ComponentProxyActor, inbox, self.registry, error_policy)
+        inbox.actor_ref = ref
+        with self._lock:
+            self.components[key] = ref
+        return inbox, ref
+
+    def forget_component(self, key: str) -> None:
+        with self._lock:
+            self.components.pop(key, None)
+
+    # -- introspection -----------------------------------------------------------------------
+
+    def status(self, timeout: float = 2.0) -> dict[str, Any]:
+        """A snapshot of every actor's counters (for the status view and tests)."""
+        if not self.running or self.registry is None:
+            return {"running": False}
+        out: dict[str, Any] = {"running": True, "connections": {}, "components": {}}
+        for name, ref in self.connections.items():
+            out["connections"][name] = _ask(ref, GetStatus(), timeout)
+        out["registry"] = _ask(self.registry, GetStatus(), timeout)
+        with self._lock:
+            components = dict(self.components)
+        for key, ref in components.items():
+            out["components"][key] = _ask(ref, GetStatus(), timeout)
+        return out
+
+    def list_subscriptions(self, endpoint: str = PUBLIC, timeout: float = 5.0) -> Any:
+        """Ask Upbit (LIST_SUBSCRIPTIONS) what this connection is subscribed to."""
+        done: Future[Any] = Future()
+        self.connections[endpoint].tell(ListSubscriptions(done))
+        return done.result(timeout)
+
+
+def _start(cls: type[pykka.ThreadingActor], *args: Any, **kwargs: Any) -> pykka.ActorRef[Any]:
+    return cls.start(*args, **kwargs)
+
+
+def _stop(ref: pykka.ActorRef[Any], timeout: float) -> None:
+    try:
+        ref.stop(block=True, timeout=timeout)
+    except pykka.Timeout:
+        log.warning("actor %s did not stop within %.1fs", ref, timeout)
+    except pykka.ActorDeadError:
+        pass
+
+
+def _ask(ref: pykka.ActorRef[Any], message: Any, timeout: float) -> Any:
+    try:
+        return ref.ask(message, timeout=timeout)
+    except (pykka.ActorDeadError, pykka.Timeout) as exc:
+        return {"error": type(exc).__name__}
+
+
+# -- the default hub --------------------------------------------------------------------------
+
+_hub: Hub | None = None
+_hub_lock = threading.RLock()
+
+
+def start_hub(config: Any = None) -> Hub:
+    """Start the process's hub from a path, a Settings object, or nothing (then the file named
+    by ``UPBIT_HUB_CONFIG``, else defaults). Returns the running hub.
+
+    Calling it again with no config returns the running hub; with a config while one runs it
+    raises :class:`HubError` (stop the running hub first).
+    """
+    global _hub
+    from upbit_hub.config.loader import load_settings
+
+    with _hub_lock:
+        if _hub is not None and _hub.running:
+            if config is None:
+                return _hub
+            raise HubError("a hub is already running; call stop_hub() before starting another")
+        settings = load_settings(config)
+        _hub = Hub(settings).start()
+        return _hub
+
+
+def stop_hub() -> None:
+    """Stop the process's hub (if any) and every component it runs."""
+    global _hub
+    with _hub_lock:
+        hub, _hub = _hub, None
+    if hub is not None:
+        hub.stop()
+
+
+def get_hub(start: bool = True) -> Hub:
+    """The running hub; starts the default one if none runs and ``start`` is true."""
+    with _hub_lock:
+        if _hub is not None and _hub.running:
+            return _hub
+        if not start:
+            raise HubError("no hub is running")
+        return start_hub()
+
+
+atexit.register(stop_hub)

@@ -1,0 +1,309 @@
+"""The reader thread of a connection: connect, receive, inflate, decode, route; reconnect.
+
+One plain thread per ConnectionActor blocks in ``recv`` so the actor's inbox never starves.
+Decoded events go straight to the component inboxes named by the routing table the registry
+pushed (one hop from socket to component); control values (server errors, LIST_SUBSCRIPTIONS
+replies) are told to the ConnectionActor.
+
+Reconnect: capped exponential backoff with jitter (``reconnect_min_s * 2**n``, capped at
+``reconnect_max_s``, times a random factor in [0.5, 1]); the failure count resets when a
+session lived ``stable_after_s``; connects go through the process-wide connect limiter; never
+gives up. The thread connects only while the endpoint has wishes (``want``).
+
+Runs in: the reader thread, except ``request_stop``/``kick``/``abort_session`` (any thread).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykka
+
+from .inbox import ComponentInbox
+from .messages import ComponentDied
+from .protocol.decode import decode
+from .protocol.errors import CredentialsError, FrameDecodeError
+from .protocol.events import (
+    ListSubscriptionsEvent,
+    ServerErrorEvent,
+    StatusEvent,
+    UnknownEvent,
+)
+from .ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+_session_ids = itertools.count(1)
+
+
+@dataclass(eq=False)
+class Session:
+    """One live socket. Mutable bookkeeping shared by the reader and the actor."""
+
+    ws: Any
+    started: float
+    id: int = field(default_factory=lambda: next(_session_ids))
+    last_frame: float = 0.0
+    last_status: float = 0.0
+    sent_generation: int = -1
+    sent_keys: frozenset[Any] = frozenset()
+    last_send_at: float = 0.0
+    closed_reason: str = ""
+
+    def abort(self, reason: str) -> None:
+        """Wake the reader out of ``recv`` and drop the socket. Runs in: any thread."""
+        if not self.closed_reason:
+            self.closed_reason = reason
+        try:
+            self.ws.abort()
+        except Exception:  # best effort: the socket may already be gone
+            log.debug("abort failed", exc_info=True)
+
+
+@dataclass
+class ReaderStats:
+    """Counters of one connection (plain ints: written by the reader, read by anyone)."""
+
+    state: str = "idle"
+    sessions: int = 0
+    connect_failures: int = 0
+    frames: int = 0
+    events: int = 0
+    bad_frames: int = 0
+    unknown: int = 0
+    server_errors: int = 0
+    dead_deliveries: int = 0
+    last_error: str = ""
+    events_by_type: dict[str, int] = field(default_factory=dict)
+    wire_bytes: int = 0
+    payload_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    session: Session
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    session: Session
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectFailed:
+    error: Exception
+
+
+@dataclass(frozen=True, slots=True)
+class ControlFrame:
+    session: Session
+    value: Any
+
+
+class Reader(threading.Thread):
+    """Owns the socket lifecycle of one endpoint."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        connect: Callable[[], Any],
+        actor_ref: pykka.ActorRef[Any],
+        connect_limiter: RateLimiter,
+        reconnect_min_s: float,
+        reconnect_max_s: float,
+        stable_after_s: float,
+        private: bool,
+    ) -> None:
+        super().__init__(name=name, daemon=True)
+        self._connect = connect
+        self._actor = actor_ref
+        self._limiter = connect_limiter
+        self._min = reconnect_min_s
+        self._max = reconnect_max_s
+        self._stable = stable_after_s
+        self._private = private
+        self.routes: dict[tuple[str, str | None], tuple[ComponentInbox, ...]] = {}
+        self.registry: pykka.ActorRef[Any] | None = None
+        self.session: Session | None = None
+        self.stats = ReaderStats()
+        self.want = False
+        self.hold_until = 0.0  # no reconnect before this monotonic time (auth failures)
+        self._stopping = threading.Event()
+        self._signal = threading.Event()
+        self._reported_dead: set[str] = set()
+        self._failures = 0
+
+    # -- control (any thread) ----------------------------------------------------------------
+
+    def set_want(self, want: bool) -> None:
+        self.want = want
+        self._signal.set()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+        self._signal.set()
+        session = self.session
+        if session is not None:
+            session.abort("hub stopping")
+
+    def abort_session(self, reason: str) -> None:
+        session = self.session
+        if session is not None:
+            session.abort(reason)
+
+    # -- the thread --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception:  # never die silently: the endpoint would be dead forever
+            log.exception("%s: reader thread crashed", self.name)
+            self.stats.state = "crashed"
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds`` unless stopping; True if stopping."""
+        return self._stopping.wait(max(0.0, seconds))
+
+    def _backoff(self) -> float:
+        base = min(self._max, self._min * (2 ** max(0, self._failures - 1)))
+        return base * random.uniform(0.5, 1.0)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            if not self.want:
+                self.stats.state = "idle"
+                self._signal.wait()
+                self._signal.clear()
+                continue
+            hold = self.hold_until - time.monotonic()
+            if hold > 0:
+                self.stats.state = "backing-off"
+                if self._wait(hold):
+                    return
+                continue
+            self.stats.state = "connecting"
+            if not self._limiter.acquire(self._stopping):
+                return
+            if not self.want:
+                continue
+            try:
+                ws = self._connect()
+            except CredentialsError as exc:
+                self._failed(exc, fatal=True)
+                continue
+            except Exception as exc:
+                self._failed(exc)
+                continue
+            if self._stopping.is_set():
+                ws.abort()
+                return
+            now = time.monotonic()
+            session = Session(ws=ws, started=now, last_frame=now)
+            self.session = session
+            self.stats.sessions += 1
+            self.stats.state = "connected"
+            self._tell(Connected(session))
+            reason = self._receive(session)
+            self.session = None
+            try:
+                ws.shutdown()
+            except Exception:
+                log.debug("shutdown failed", exc_info=True)
+            lived = time.monotonic() - session.started
+            self.stats.state = "disconnected"
+            self._tell(Disconnected(session, session.closed_reason or reason))
+            if self._stopping.is_set():
+                return
+            if lived >= self._stable:
+                self._failures = 0
+            self._failures += 1
+            delay = self._backoff() if self.want else 0.0
+            log.info(
+                "%s: disconnected after %.1fs (%s); reconnecting in %.2fs",
+                self.name,
+                lived,
+                session.closed_reason or reason,
+                delay,
+            )
+            if delay and self._wait(delay):
+                return
+
+    def _failed(self, exc: Exception, fatal: bool = False) -> None:
+        self._failures += 1
+        self.stats.connect_failures += 1
+        self.stats.last_error = f"{type(exc).__name__}: {exc}"
+        self.stats.state = "backing-off"
+        self._tell(ConnectFailed(exc))
+        delay = self._max if fatal else self._backoff()
+        log.warning("%s: connect failed (%s); retrying in %.2fs", self.name, exc, delay)
+        self._wait(delay)
+
+    def _tell(self, message: Any) -> None:
+        try:
+            self._actor.tell(message)
+        except pykka.ActorDeadError:
+            self._stopping.set()
+
+    def _receive(self, session: Session) -> str:
+        ws = session.ws
+        stats = self.stats
+        by_type = stats.events_by_type
+        private = self._private
+        monotonic = time.monotonic
+        while True:
+            try:
+                frame = ws.recv()
+            except Exception as exc:  # closed, reset, protocol error: reconnect in every case
+                return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            session.last_frame = monotonic()
+            stats.frames += 1
+            try:
+                events = decode(frame)
+            except FrameDecodeError as exc:
+                stats.bad_frames += 1
+                log.warning("%s: dropped a bad frame: %s", self.name, exc)
+                continue
+            routes = self.routes
+            for ev in events:
+                t = getattr(ev, "type", None)
+                targets = routes.get((t, getattr(ev, "code", None))) if t else None
+                if private and t == "myOrder":
+                    wildcard = routes.get(("myOrder", None))
+                    if wildcard:
+                        targets = (*(targets or ()), *wildcard)
+                if targets:
+                    stats.events += 1
+                    by_type[t] = by_type.get(t, 0) + 1
+                    for inbox in targets:
+                        if not inbox.put(ev):
+                            self._dead(inbox)
+                elif isinstance(ev, StatusEvent):
+                    session.last_status = session.last_frame
+                elif isinstance(ev, (ServerErrorEvent, ListSubscriptionsEvent)):
+                    if isinstance(ev, ServerErrorEvent):
+                        stats.server_errors += 1
+                    self._tell(ControlFrame(session, ev))
+                elif isinstance(ev, UnknownEvent):
+                    stats.unknown += 1
+
+    def _dead(self, inbox: ComponentInbox) -> None:
+        self.stats.dead_deliveries += 1
+        key = inbox.component_key
+        if key in self._reported_dead:
+            return
+        self._reported_dead.add(key)
+        registry = self.registry
+        if registry is not None:
+            try:
+                registry.tell(ComponentDied(key))
+            except pykka.ActorDeadError:
+                pass
