@@ -112,7 +112,7 @@ class ComponentProxyActor(pykka.ThreadingActor):
         routes_of = self.inbox.table
         for ev in events:
             routes = routes_of.routes
-            entries = routes.get((ev.type, ev.code))
+            entries = routes.get((ev.type, getattr(ev, "code", None)))
             if ev.type == "myOrder":
                 wildcard = routes.get(("myOrder", None))
                 if wildcard:
@@ -164,7 +164,7 @@ class ComponentProxyActor(pykka.ThreadingActor):
                 "component %s: callback for %s %s raised (error #%d)",
                 self.inbox.component_id,
                 ev.type,
-                ev.code,
+                getattr(ev, "code", None),
                 self.inbox.errors,
             )
             if self.error_policy == "stop":

@@ -48,11 +48,21 @@ from .messages import (
     SetRoutes,
     WishKey,
 )
-from .protocol.errors import AuthError, HubError, ServerError
+from .private_fallback import LinkDown, LinkIdle, LinkUp
+from .protocol.errors import AuthError, CredentialsError, HubError, ServerError
 from .protocol.events import ListSubscriptionsEvent, ServerErrorEvent
 from .protocol.requests import TypeRequest, encode_list_subscriptions, encode_request
 from .ratelimit import RateLimiter
-from .reader import Connected, ConnectFailed, ControlFrame, Disconnected, Reader, Session
+from .reader import (
+    Connected,
+    ConnectFailed,
+    ControlFrame,
+    Disconnected,
+    Reader,
+    Session,
+    describe_error,
+    is_auth_failure,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +112,12 @@ class ConnectionActor(pykka.ThreadingActor):
         connect_limiter: RateLimiter,
         header_factory: Callable[[], list[str]] | None = None,
         connect: Callable[..., Any] | None = None,
+        fallback: pykka.ActorRef[Any] | None = None,
+        admit: Callable[[Any], bool] | None = None,
     ) -> None:
         super().__init__()
+        self.fallback = fallback
+        self.admit = admit
         self.options = options
         self.call_later = call_later
         self.connect_limiter = connect_limiter
@@ -123,6 +137,7 @@ class ConnectionActor(pykka.ThreadingActor):
         self.requests_sent = 0
         self.last_ping = 0.0
         self.stale_reconnects = 0
+        self.notified = ""  # kind of the last error told to the components
         self._tick_period = max(0.05, min(1.0, options.stale_after_s / 4, options.ping_interval_s))
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -155,6 +170,8 @@ class ConnectionActor(pykka.ThreadingActor):
             private=o.endpoint == PRIVATE,
         )
         self.reader.registry = self.registry
+        self.reader.admit = self.admit
+        self.reader.auth_backoff_s = o.auth_backoff_s
         self.reader.start()
         self._schedule_tick()
 
@@ -201,12 +218,19 @@ class ConnectionActor(pykka.ThreadingActor):
         elif isinstance(message, Disconnected):
             if message.session is self.session:
                 self.session = None
+                self._link_down(message.reason)
         elif isinstance(message, ConnectFailed):
             self._connect_failed(message.error)
         elif isinstance(message, ControlFrame):
             self._control(message.session, message.value)
         elif isinstance(message, ListSubscriptions):
             self._list_subscriptions(message.done)
+        elif isinstance(message, DeliverEvents):
+            if self.reader is not None:
+                for ev in message.events:
+                    self.reader.route(ev)
+        elif isinstance(message, AttachFallback):
+            self.fallback = message.fallback
         elif isinstance(message, AttachRegistry):
             self.registry = message.registry
             if self.reader is not None:
@@ -232,6 +256,8 @@ class ConnectionActor(pykka.ThreadingActor):
                 reader.set_want(False)
                 reader.abort_session("no subscriptions left")
             self._resolve_waiters(msg.generation)
+            if self.fallback is not None:
+                self.fallback.tell(LinkIdle())
             return
         if reader is not None:
             reader.set_want(True)
@@ -250,8 +276,32 @@ class ConnectionActor(pykka.ThreadingActor):
         self._try_send()
 
     def _connect_failed(self, error: Exception) -> None:
-        if self.registry is not None and self.desired is not None:
-            self.registry.tell(EndpointError(self.options.endpoint, error))
+        if self.desired is None:
+            return
+        auth = is_auth_failure(error)
+        if auth and not isinstance(error, CredentialsError):
+            error = AuthError(
+                401, "INVALID_AUTH", f"upgrade refused: {describe_error(error)}", self.options.url
+            )
+        elif not isinstance(error, CredentialsError):
+            o = self.options
+            error = HubError(f"{o.endpoint} connection to {o.url}: {describe_error(error)}")
+        self._notify(error)
+        self._link_down(f"connect failed: {describe_error(error)}", auth=auth)
+
+    def _notify(self, error: Exception) -> None:
+        """Tell the endpoint's components about an error, once per kind until things work."""
+        kind = f"{type(error).__name__}:{getattr(error, 'name', '')}"
+        if kind == self.notified or self.registry is None:
+            return
+        self.notified = kind
+        self.registry.tell(EndpointError(self.options.endpoint, error))
+
+    def _link_down(self, reason: str, auth: bool = False) -> None:
+        if self.fallback is None or self.desired is None:
+            return
+        failures = self.reader._failures if self.reader is not None else 0
+        self.fallback.tell(LinkDown(time.monotonic(), reason, failures, auth))
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -282,10 +332,13 @@ class ConnectionActor(pykka.ThreadingActor):
             for old in [g for g in self.suspects if g < generation - 8]:
                 del self.suspects[old]
         self.last_sent_keys = keys
+        if self.fallback is not None and session.sent_generation < 0:
+            self.fallback.tell(LinkUp(now))  # the stream is live again from here on
         session.sent_generation = generation
         session.sent_keys = keys
         session.last_send_at = now
         self.fresh.clear()
+        self.notified = ""
         self._resolve_waiters(generation)
         if self.registry is not None:
             self.registry.tell(RequestSent(self.options.endpoint, generation))
@@ -322,6 +375,13 @@ class ConnectionActor(pykka.ThreadingActor):
                 slot.append(f"{key.code}.{entry.depth}")
             else:
                 slot.append(key.code)
+        if self.options.endpoint == PRIVATE:
+            # Upbit replaces the set and warns against many private sockets: myOrder and
+            # myAsset always travel together in one request.
+            for type_ in ("myOrder", "myAsset"):
+                if not any(k[0] == type_ for k in groups):
+                    groups[(type_, None, "both")] = []
+                    all_markets.add(type_)
         types: list[TypeRequest] = []
         for (type_, level, mode), codes in groups.items():
             if type_ in all_markets:
@@ -398,10 +458,11 @@ class ConnectionActor(pykka.ThreadingActor):
                 RequestRejected(o.endpoint, session.sent_generation, suspects, error)
             )
             # Upbit keeps the earlier set off this socket now; the reconnect re-sends the rest.
-        elif self.registry is not None:
-            self.registry.tell(EndpointError(o.endpoint, error))
+        else:
+            self._notify(error)
         if name == "INVALID_AUTH" and self.reader is not None:
             self.reader.hold_until = now + o.auth_backoff_s
+            self._link_down("INVALID_AUTH", auth=True)
         session.abort(f"server error {name}")
 
     def _list_subscriptions(self, done: Future[Any]) -> None:
@@ -452,3 +513,18 @@ class AttachRegistry:
     """Tells a connection which registry to report to (sent once at start-up)."""
 
     registry: pykka.ActorRef[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AttachFallback:
+    """Tells the private connection which fallback actor follows its link state."""
+
+    fallback: pykka.ActorRef[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverEvents:
+    """Events reconstructed over REST, to be routed like received ones."""
+
+    events: tuple[Any, ...]
+

@@ -27,9 +27,18 @@ from typing import Any
 import pykka
 
 from .component import ComponentProxyActor
-from .connection import AttachRegistry, ConnectionActor, ConnectionOptions
+from .connection import (
+    AttachFallback,
+    AttachRegistry,
+    ConnectionActor,
+    ConnectionOptions,
+    DeliverEvents,
+)
 from .inbox import ComponentInbox
+from .jwt_actor import JWTActor, MintToken
 from .messages import PRIVATE, PUBLIC, GetStatus, ListSubscriptions, Ping
+from .private_fallback import PrivateFallbackActor
+from .private_state import PrivateStateTracker
 from .protocol.errors import HubError
 from .ratelimit import process_connect_limiter
 from .registry import SubscriptionRegistryActor
@@ -50,7 +59,14 @@ class Hub:
         self.timers: TimerService | None = None
         self.connections: dict[str, pykka.ActorRef[Any]] = {}
         self.registry: pykka.ActorRef[Any] | None = None
-        self.rest = RestClient(settings.upbit.rest_url, timeout=settings.hub.request_timeout_s)
+        self.jwt: pykka.ActorRef[Any] | None = None
+        self.fallback: pykka.ActorRef[Any] | None = None
+        self.tracker = PrivateStateTracker()
+        self.rest = RestClient(
+            settings.upbit.rest_url,
+            timeout=settings.hub.request_timeout_s,
+            token_factory=self._rest_token,
+        )
         self.components: dict[str, pykka.ActorRef[Any]] = {}
         self._lock = threading.Lock()
         self.running = False
@@ -75,14 +91,21 @@ class Hub:
             connect_timeout_s=h.request_timeout_s,
         )
 
+    def _token(self, query: str) -> str:
+        if self.jwt is None:
+            raise HubError("the hub is not running")
+        try:
+            return self.jwt.ask(MintToken(query), timeout=self.settings.hub.request_timeout_s)
+        except pykka.ActorDeadError as exc:
+            raise HubError("the hub is not running") from exc
+
+    def _rest_token(self, query: str) -> str:
+        """A token for one REST call. Runs in: the caller's thread."""
+        return self._token(query)
+
     def _private_header(self) -> list[str]:
         """A fresh JWT (new nonce) for every private handshake. Runs in: the reader thread."""
-        from .protocol.auth import mint
-
-        auth = self.settings.auth
-        access, secret = auth.read_keys(self.environ)
-        token = mint(access, secret, algorithm=auth.jwt_algorithm)
-        return [f"Authorization: Bearer {token}"]
+        return [f"Authorization: Bearer {self._token('')}"]
 
     def start(self) -> Hub:
         """Start every actor; returns self once all answer ``Ping``."""
@@ -94,6 +117,8 @@ class Hub:
             self.timers = TimerService()
             limiter = process_connect_limiter(s.hub.connects_per_s)
             call_later = self.timers.call_later
+            self.jwt = JWTActor.start(s.auth, self.environ, call_later)
+            self.jwt.ask(Ping(), timeout=timeout)
             self.connections[PUBLIC] = _start(
                 ConnectionActor,
                 self._options(PUBLIC, s.upbit.websocket_url),
@@ -106,7 +131,18 @@ class Hub:
                 call_later=call_later,
                 connect_limiter=limiter,
                 header_factory=self._private_header,
+                admit=self.tracker.admit,
             )
+            private = self.connections[PRIVATE]
+            self.fallback = PrivateFallbackActor.start(
+                self.rest,
+                self.tracker,
+                lambda ev: private.tell(DeliverEvents((ev,))),
+                fallback_after_s=s.private.rest_fallback_after_s,
+                poll_interval_s=s.private.poll_interval_s,
+                call_later=call_later,
+            )
+            private.tell(AttachFallback(self.fallback))
             for ref in self.connections.values():
                 ref.ask(Ping(), timeout=timeout)
             self.registry = _start(
@@ -142,12 +178,18 @@ class Hub:
                 _stop(ref, timeout)
             if self.registry is not None:
                 _stop(self.registry, timeout)
+            if self.fallback is not None:
+                _stop(self.fallback, timeout)
             for ref in reversed(list(self.connections.values())):
                 _stop(ref, timeout)
+            if self.jwt is not None:
+                _stop(self.jwt, timeout)
         finally:
             if self.timers is not None:
                 self.timers.stop()
             self.registry = None
+            self.fallback = None
+            self.jwt = None
             self.connections.clear()
 
     # -- components --------------------------------------------------------------------------
@@ -182,6 +224,8 @@ class Hub:
         for name, ref in self.connections.items():
             out["connections"][name] = _ask(ref, GetStatus(), timeout)
         out["registry"] = _ask(self.registry, GetStatus(), timeout)
+        if self.fallback is not None:
+            out["private_fallback"] = _ask(self.fallback, GetStatus(), timeout)
         with self._lock:
             components = dict(self.components)
         for key, ref in components.items():
@@ -221,9 +265,10 @@ _hub: Hub | None = None
 _hub_lock = threading.RLock()
 
 
-def start_hub(config: Any = None) -> Hub:
+def start_hub(config: Any = None, *, environ: Mapping[str, str] | None = None) -> Hub:
     """Start the process's hub from a path, a Settings object, or nothing (then the file named
-    by ``UPBIT_HUB_CONFIG``, else defaults). Returns the running hub.
+    by ``UPBIT_HUB_CONFIG``, else defaults). Returns the running hub. ``environ`` (default
+    ``os.environ``) is where the API key variables named in ``[auth]`` are looked up.
 
     Calling it again with no config returns the running hub; with a config while one runs it
     raises :class:`HubError` (stop the running hub first).
@@ -236,8 +281,8 @@ def start_hub(config: Any = None) -> Hub:
             if config is None:
                 return _hub
             raise HubError("a hub is already running; call stop_hub() before starting another")
-        settings = load_settings(config)
-        _hub = Hub(settings).start()
+        settings = load_settings(config, environ=os.environ if environ is None else environ)
+        _hub = Hub(settings, environ=environ).start()
         return _hub
 
 

@@ -132,11 +132,14 @@ class Reader(threading.Thread):
         self._stable = stable_after_s
         self._private = private
         self.routes: dict[tuple[str, str | None], tuple[ComponentInbox, ...]] = {}
+        # private streams: drops events already delivered (see private_state.py)
+        self.admit: Callable[[Any], bool] | None = None
         self.registry: pykka.ActorRef[Any] | None = None
         self.session: Session | None = None
         self.stats = ReaderStats()
         self.want = False
         self.hold_until = 0.0  # no reconnect before this monotonic time (auth failures)
+        self.auth_backoff_s = 30.0
         self._stopping = threading.Event()
         self._signal = threading.Event()
         self._reported_dead: set[str] = set()
@@ -197,11 +200,8 @@ class Reader(threading.Thread):
                 continue
             try:
                 ws = self._connect()
-            except CredentialsError as exc:
-                self._failed(exc, fatal=True)
-                continue
             except Exception as exc:
-                self._failed(exc)
+                self._failed(exc, fatal=is_auth_failure(exc))
                 continue
             if self._stopping.is_set():
                 ws.abort()
@@ -240,11 +240,13 @@ class Reader(threading.Thread):
     def _failed(self, exc: Exception, fatal: bool = False) -> None:
         self._failures += 1
         self.stats.connect_failures += 1
-        self.stats.last_error = f"{type(exc).__name__}: {exc}"
+        self.stats.last_error = describe_error(exc)
         self.stats.state = "backing-off"
         self._tell(ConnectFailed(exc))
-        delay = self._max if fatal else self._backoff()
-        log.warning("%s: connect failed (%s); retrying in %.2fs", self.name, exc, delay)
+        delay = max(self._max, self.auth_backoff_s) if fatal else self._backoff()
+        log.warning(
+            "%s: connect failed (%s); retrying in %.2fs", self.name, self.stats.last_error, delay
+        )
         self._wait(delay)
 
     def _tell(self, message: Any) -> None:
@@ -273,11 +275,14 @@ class Reader(threading.Thread):
                 log.warning("%s: dropped a bad frame: %s", self.name, exc)
                 continue
             routes = self.routes
+            admit = self.admit
             for ev in events:
                 t = getattr(ev, "type", None)
                 targets = routes.get((t, getattr(ev, "code", None))) if t else None
-                if private and t == "myOrder":
-                    wildcard = routes.get(("myOrder", None))
+                if private and t in ("myOrder", "myAsset"):
+                    if admit is not None and not admit(ev):
+                        continue
+                    wildcard = routes.get((t, None)) if t == "myOrder" else None
                     if wildcard:
                         targets = (*(targets or ()), *wildcard)
                 if targets:
@@ -295,6 +300,19 @@ class Reader(threading.Thread):
                 elif isinstance(ev, UnknownEvent):
                     stats.unknown += 1
 
+    def route(self, ev: Any) -> None:
+        """Deliver one event built elsewhere (REST reconciliation) like a received one.
+
+        Runs in: the caller's thread (inbox puts are thread-safe).
+        """
+        routes = self.routes
+        targets = routes.get((ev.type, getattr(ev, "code", None)), ())
+        if ev.type == "myOrder":
+            targets = (*targets, *routes.get(("myOrder", None), ()))
+        for inbox in targets:
+            if not inbox.put(ev):
+                self._dead(inbox)
+
     def _dead(self, inbox: ComponentInbox) -> None:
         self.stats.dead_deliveries += 1
         key = inbox.component_key
@@ -307,3 +325,18 @@ class Reader(threading.Thread):
                 registry.tell(ComponentDied(key))
             except pykka.ActorDeadError:
                 pass
+
+
+def is_auth_failure(error: BaseException) -> bool:
+    """Missing keys or a refused upgrade (HTTP 401/403): retrying fast cannot help."""
+    status = getattr(error, "status_code", None)
+    return isinstance(error, CredentialsError) or status in (401, 403)
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short one-line description (websocket-client puts whole header dicts in messages)."""
+    status = getattr(exc, "status_code", None)
+    if status is not None:
+        return f"HTTP {status} on the upgrade"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__

@@ -84,6 +84,21 @@ class RestClient:
         auth: bool = False,
     ) -> Any:
         """One call; returns the decoded JSON body. Raises the RestError family."""
+        return json.loads(
+            self.request_raw(method, path, group=group, params=params, body=body, auth=auth)
+        )
+
+    def request_raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        group: str,
+        params: Sequence[tuple[str, str]] | None = None,
+        body: dict[str, Any] | None = None,
+        auth: bool = False,
+    ) -> bytes:
+        """One call; returns the raw body (numbers keep their exact text for Decimal)."""
         self._limiter(group).acquire()
         query = urlencode(list(params or ()), safe="[],:-")
         url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
@@ -99,13 +114,16 @@ class RestClient:
         if body is not None:
             data = json.dumps(body)
             headers["Content-Type"] = "application/json; charset=utf-8"
-        resp = self._session().request(
-            method, url, data=data, headers=headers, timeout=self.timeout
-        )
+        try:
+            resp = self._session().request(
+                method, url, data=data, headers=headers, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise RestError(0, "connection_error", f"{type(exc).__name__}", path) from exc
         self._note_remaining(resp.headers.get("Remaining-Req", ""))
         if resp.status_code >= 400:
             raise _error(resp, path)
-        return resp.json()
+        return resp.content
 
     def _note_remaining(self, header: str) -> None:
         m = _REMAINING.search(header)
@@ -119,10 +137,117 @@ class RestClient:
         from .protocol.decode import decode_rest_ticker
 
         codes = _codes(symbols)
-        resp_body = self.request(
+        body = self.request_raw(
             "GET", "/v1/ticker", group="ticker", params=[("markets", ",".join(codes))]
         )
-        return decode_rest_ticker(json.dumps(resp_body).encode())
+        return decode_rest_ticker(body)
+
+
+    def get_orderbook(self, symbols: Sequence[str], count: int | None = None) -> list[Any]:
+        """Current order books (REST ``/v1/orderbook``) as OrderbookEvent objects."""
+        from .protocol.rest_quotation import orderbooks_from_rest
+
+        params = [("markets", ",".join(_codes(symbols)))]
+        if count is not None:
+            params.append(("count", str(count)))
+        body = self.request_raw("GET", "/v1/orderbook", group="orderbook", params=params)
+        return orderbooks_from_rest(body)
+
+    def get_trades(
+        self, symbol: str, count: int = 100, cursor: int | None = None
+    ) -> list[Any]:
+        """Recent trades (REST ``/v1/trades/ticks``), newest first, as TradeEvent objects
+        (``stream_type="BACKFILL"``). ``cursor``: only trades older than this sequential_id."""
+        from .protocol.rest_quotation import trades_from_rest
+
+        params = [("market", _codes([symbol])[0]), ("count", str(count))]
+        if cursor is not None:
+            params.append(("cursor", str(cursor)))
+        body = self.request_raw("GET", "/v1/trades/ticks", group="crix-trades", params=params)
+        return trades_from_rest(body)
+
+    def get_candles(self, symbol: str, unit: int = 1, count: int = 200) -> list[Any]:
+        """Minute candles (REST ``/v1/candles/minutes/{unit}``), newest first."""
+        from .protocol.rest_quotation import candles_from_rest
+
+        params = [("market", _codes([symbol])[0]), ("count", str(count))]
+        body = self.request_raw(
+            "GET", f"/v1/candles/minutes/{unit}", group="candles", params=params
+        )
+        return candles_from_rest(body, unit)
+
+    # -- exchange (JWT) ----------------------------------------------------------------------
+
+    def get_accounts(self) -> list[Any]:
+        """Balances (REST ``/v1/accounts``) as Account objects."""
+        from .protocol.rest_types import decode_accounts
+
+        return decode_accounts(self._raw("GET", "/v1/accounts", group="default", auth=True))
+
+    def get_open_orders(
+        self, market: str | None = None, *, page: int = 1, limit: int = 100
+    ) -> list[Any]:
+        """Open orders (``wait`` and ``watch``) as Order objects."""
+        from .protocol.rest_types import decode_orders
+
+        params: list[tuple[str, str]] = []
+        if market:
+            params.append(("market", _codes([market])[0]))
+        params += [("states[]", "wait"), ("states[]", "watch"), ("page", str(page)),
+                   ("limit", str(limit))]
+        return decode_orders(self._raw("GET", "/v1/orders/open", group="default", params=params,
+                                       auth=True))
+
+    def get_closed_orders(self, *, start_ms: int | None = None, limit: int = 1000) -> list[Any]:
+        """Closed orders (``done`` and ``cancel``) created since ``start_ms`` (Upbit: <= 7 days)."""
+        from .protocol.rest_types import decode_orders
+
+        params: list[tuple[str, str]] = [("states[]", "done"), ("states[]", "cancel")]
+        if start_ms is not None:
+            params.append(("start_time", str(start_ms)))
+        params.append(("limit", str(limit)))
+        return decode_orders(self._raw("GET", "/v1/orders/closed", group="default",
+                                       params=params, auth=True))
+
+    def get_order(self, uuid: str) -> Any:
+        """One order with its fills (REST ``/v1/order``)."""
+        from .protocol.rest_types import decode_order
+
+        return decode_order(self._raw("GET", "/v1/order", group="default",
+                                      params=[("uuid", uuid)], auth=True))
+
+    def place_order(
+        self,
+        market: str,
+        side: str,
+        *,
+        volume: str | None = None,
+        price: str | None = None,
+        ord_type: str = "limit",
+        identifier: str | None = None,
+    ) -> Any:
+        """``POST /v1/orders`` (Upbit answers 201 with the order). Amounts as decimal strings."""
+        from .protocol.rest_types import decode_order
+
+        body: dict[str, Any] = {"market": _codes([market])[0], "side": side}
+        if volume is not None:
+            body["volume"] = str(volume)
+        if price is not None:
+            body["price"] = str(price)
+        body["ord_type"] = ord_type
+        if identifier is not None:
+            body["identifier"] = identifier
+        return decode_order(self._raw("POST", "/v1/orders", group="order", body=body, auth=True))
+
+    def cancel_order(self, uuid: str) -> Any:
+        """``DELETE /v1/order``: the order as of cancel acceptance."""
+        from .protocol.rest_types import decode_order
+
+        return decode_order(self._raw("DELETE", "/v1/order", group="default",
+                                      params=[("uuid", uuid)], auth=True))
+
+    def _raw(self, method: str, path: str, **kw: Any) -> bytes:
+        return self.request_raw(method, path, **kw)
 
 
 def _codes(symbols: Sequence[str] | str) -> list[str]:

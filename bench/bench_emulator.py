@@ -92,7 +92,8 @@ def main() -> None:
         best = max(best, got)
         results.append((rate, got))
         print(f"target={rate:>8.0f}/s  simulator_alone={base:>9.0f}/s  received={got:>9.0f}/s "
-              f"({bps / 1e6:5.1f} MB/s)  vs_target={got / rate:5.2f}  vs_simulator={got / base:5.2f}"
+              f"({bps / 1e6:5.1f} MB/s)  vs_target={got / rate:5.2f}  "
+              f"vs_simulator={got / base:5.2f}"
               f"  dropped_slow={dropped}")
     r20 = dict(results).get(20000.0)
     print(f"format={fmt} max_rate={best:.0f} rate_at_20000={r20 or 0:.0f} "

@@ -106,8 +106,9 @@ HUB_TEST_SETTINGS: dict = {
 def make_hub() -> Iterator[Callable[..., object]]:
     """``make_hub(emulator, **hub_overrides)``: a started Hub pointed at ``emulator``.
 
-    Keys named ``upbit_*`` override ``[upbit]`` (e.g. ``upbit_format="DEFAULT"``); the rest
-    override ``[hub]``. Every hub made is stopped after the test.
+    Keys named ``upbit_*``, ``private_*`` and ``auth_*`` override those sections (e.g.
+    ``upbit_format="DEFAULT"``); the rest override ``[hub]``. ``environ`` replaces
+    ``os.environ`` for the API key variables. Every hub made is stopped after the test.
     """
     import msgspec
 
@@ -118,13 +119,19 @@ def make_hub() -> Iterator[Callable[..., object]]:
 
     def make(emu: object, *, environ: dict | None = None, **overrides: object) -> object:
         settings = Settings().with_emulator(emu.base_url)  # type: ignore[attr-defined]
-        upbit = {k[6:]: v for k, v in overrides.items() if k.startswith("upbit_")}
-        hub_kw = {**HUB_TEST_SETTINGS,
-                  **{k: v for k, v in overrides.items() if not k.startswith("upbit_")}}
+        sections: dict[str, dict] = {"upbit": {}, "private": {}, "auth": {}}
+        hub_kw = dict(HUB_TEST_SETTINGS)
+        for key, value in overrides.items():
+            section, _, name = key.partition("_")
+            if section in sections:
+                sections[section][name] = value
+            else:
+                hub_kw[key] = value
         settings = msgspec.structs.replace(
             settings,
             hub=msgspec.structs.replace(settings.hub, **hub_kw),
-            upbit=msgspec.structs.replace(settings.upbit, **upbit),
+            **{name: msgspec.structs.replace(getattr(settings, name), **kw)
+               for name, kw in sections.items() if kw},
         )
         hub = Hub(settings, environ=environ).start()
         hubs.append(hub)

@@ -46,11 +46,18 @@ try:
 except ImportError:  # pragma: no cover - TEMPORARY until quotation.py lands
     quotation = None  # type: ignore[assignment]
 
-__all__ = ["JSON_CONTENT_TYPE", "add_rest_routes", "json_response", "not_found_middleware"]
+__all__ = [
+    "CORE_KEY",
+    "JSON_CONTENT_TYPE",
+    "add_rest_routes",
+    "json_response",
+    "not_found_middleware",
+]
 
 log = logging.getLogger(__name__)
 
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
+CORE_KEY: web.AppKey[ServerCore] = web.AppKey("emulator_core", ServerCore)
 NOT_FOUND_BODY = {"error": {"name": "not_found", "message": "no Route matched with those values"}}
 TOO_MANY = "Too many API requests."
 
@@ -87,7 +94,7 @@ async def not_found_middleware(request: web.Request,
     try:
         return await handler(request)
     except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
-        core: ServerCore = request.app["core"]
+        core = request.app[CORE_KEY]
         core.stats.rest_requests["not_found"] += 1
         core.stats.rest_status[404] += 1
         return json_response(NOT_FOUND_BODY, 404)

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from upbit_hub.actors.emulator.rest import add_rest_routes, not_found_middleware
+from upbit_hub.actors.emulator.rest import CORE_KEY, add_rest_routes, not_found_middleware
 from upbit_hub.actors.emulator.server_control import add_control_routes
 from upbit_hub.actors.emulator.server_core import ServerCore
 from upbit_hub.actors.emulator.ws_handler import handle_ws
 
-__all__ = ["CORE_KEY", "build_app"]
-
-CORE_KEY = "core"
+__all__ = ["build_app"]
 
 
 def build_app(core: ServerCore) -> web.Application:

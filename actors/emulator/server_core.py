@@ -53,6 +53,8 @@ class ServerCore:
         self._flush_scheduled = False
         self._tick_task: asyncio.Task | None = None
         self._tick_errors = 0
+        self._sim_ms = 0  # the now_ms given to the market at the last step
+        self._lagging = False
         self._remove_listener = exchange.add_listener(self._on_private)
 
     # ------------------------------------------------------------------ sessions
@@ -131,8 +133,23 @@ class ServerCore:
             await asyncio.sleep(max(0.0, delay))
 
     def step(self) -> None:
-        """One market step: advance, let the exchange match, fan the events out."""
+        """One market step: advance, let the exchange match, fan the events out.
+
+        Simulated time advances at most ``10 * tick_ms`` per step: when the machine cannot
+        keep up with ``rate``, the market falls behind the wall clock (timestamps lag) instead
+        of producing ever larger batches that would starve the loop.
+        """
         now_ms = int(time.time() * 1000)
+        max_step = 10 * self.config.tick_ms
+        if self._sim_ms and now_ms - self._sim_ms > max_step:
+            if not self._lagging and now_ms - self._sim_ms > 1000:
+                self._lagging = True
+                log.warning("market rate %.0f/s is more than this machine can serve; "
+                            "simulated time lags the clock", self.market.rate)
+            now_ms = self._sim_ms + max_step
+        elif self._lagging:
+            self._lagging = False
+        self._sim_ms = now_ms
         try:
             events = self.market.advance(now_ms)
             self.exchange.on_market_tick(now_ms)

@@ -42,10 +42,26 @@ def claims(access_key: str, query: str = "") -> dict[str, str]:
     return payload
 
 
+_filtered = False
+
+
+def _quiet_key_length_warning(jwt: Any) -> None:
+    """Upbit issues 40-character secret keys, shorter than the 64 bytes PyJWT recommends for
+    HS512: the length is Upbit's choice, not the user's, so PyJWT's warning on every token is
+    noise. Only that warning category is silenced."""
+    global _filtered
+    if not _filtered:
+        import warnings
+
+        warnings.filterwarnings("ignore", category=jwt.warnings.InsecureKeyLengthWarning)
+        _filtered = True
+
+
 def mint(access_key: str, secret_key: str, *, query: str = "", algorithm: str = "HS512") -> str:
     """A signed token for one request or handshake."""
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, not {algorithm!r}")
     import jwt  # lazily: PyJWT's package imports its HTTP JWKS client (sockets)
 
+    _quiet_key_length_warning(jwt)
     return jwt.encode(claims(access_key, query), secret_key.encode("utf-8"), algorithm=algorithm)

@@ -1,0 +1,182 @@
+"""What components have been told about their orders and balances; REST reconciliation.
+
+Upbit replays nothing missed while the private socket was down. This tracker remembers, per
+order, which states and fills were delivered and, per currency, the last balance, so that:
+
+- a live event that was already delivered (by a REST reconciliation that got there first) is
+  dropped: no event is delivered twice;
+- a REST snapshot (``/v1/orders/open``, ``/v1/orders/closed``, ``/v1/order`` for the fills,
+  ``/v1/accounts``) turns into exactly the events that are missing, in order for each order:
+  ``wait`` for an order never seen, one ``trade`` per unseen fill, then ``done``/``cancel``;
+  balances that differ become one ``myAsset`` event listing the changed currencies.
+
+Reconstructed events have ``stream_type == "BACKFILL"``.
+
+Runs in: ``admit`` in the private reader thread; the rest in the fallback actor's thread; all
+under one lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from .protocol.events import MyAssetEvent, MyOrderEvent
+from .protocol.rest_types import Account, Order, asset_event, iso_to_ms, order_event
+
+FINAL_STATES = frozenset({"done", "cancel", "prevented"})
+
+
+@dataclass
+class _OrderView:
+    states: set[str] = field(default_factory=set)  # non-trade states delivered
+    fills: set[str] = field(default_factory=set)  # trade_uuids delivered
+    trades_count: int = 0  # fills accounted for (also those known only by count)
+
+
+class PrivateStateTracker:
+    """Delivered order states/fills and balances, for dedupe and reconciliation."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.orders: dict[str, _OrderView] = {}
+        self.balances: dict[str, tuple[Decimal, Decimal]] = {}
+        self.seeded = False
+        self.duplicates = 0
+        self.backfilled = 0
+
+    # -- live stream (reader thread) ---------------------------------------------------------
+
+    def admit(self, ev: Any) -> bool:
+        """Record a live event; False if it was already delivered (drop it)."""
+        with self._lock:
+            if isinstance(ev, MyOrderEvent):
+                new = self._record_order(ev)
+            elif isinstance(ev, MyAssetEvent):
+                new = self._record_assets(ev)
+            else:
+                return True
+            if not new:
+                self.duplicates += 1
+            return new
+
+    def _record_order(self, ev: MyOrderEvent) -> bool:
+        if ev.uuid is None:
+            return True
+        view = self.orders.setdefault(ev.uuid, _OrderView())
+        if ev.state == "trade":
+            tid = ev.trade_uuid
+            if tid is not None and tid in view.fills:
+                return False
+            count = ev.trades_count or 0
+            known_by_count_only = view.trades_count - len(view.fills)
+            if tid is not None:
+                view.fills.add(tid)
+            if count and count <= view.trades_count and known_by_count_only > 0:
+                return False  # counted at seeding/reconciliation time, before its id was known
+            view.trades_count = max(view.trades_count, count, len(view.fills))
+            return True
+        if ev.state in view.states:
+            return False
+        view.states.add(ev.state or "")
+        if ev.trades_count:
+            view.trades_count = max(view.trades_count, ev.trades_count)
+        return True
+
+    def _record_assets(self, ev: MyAssetEvent) -> bool:
+        changed = False
+        for asset in ev.assets or ():
+            value = (asset.balance or Decimal(0), asset.locked or Decimal(0))
+            if self.balances.get(asset.currency) != value:
+                self.balances[asset.currency] = value
+                changed = True
+        return changed
+
+    # -- REST (fallback actor thread) ------------------------------------------------------
+
+    def seed(self, orders: Iterable[Order], accounts: Iterable[Account]) -> None:
+        """Remember the state at start-up without emitting anything."""
+        with self._lock:
+            for order in orders:
+                view = self.orders.setdefault(order.uuid, _OrderView())
+                view.states.add("wait")
+                if order.state in FINAL_STATES:
+                    view.states.add(order.state)
+                view.trades_count = max(view.trades_count, order.trades_count)
+                view.fills.update(t.uuid for t in order.trades)
+            for acc in accounts:
+                self.balances[acc.currency] = (acc.balance, acc.locked)
+            self.seeded = True
+
+    def missing_fills(self, order: Order) -> bool:
+        """Does ``order`` (from a list endpoint) have fills nobody was told about?"""
+        with self._lock:
+            view = self.orders.get(order.uuid)
+            return order.trades_count > (view.trades_count if view else 0)
+
+    def reconcile_orders(self, orders: Iterable[Order], *, now_ms: int | None = None) -> list[Any]:
+        """Events missing for ``orders`` (pass full ``/v1/order`` bodies, with ``trades``, for
+        those where :meth:`missing_fills` is true). Records them as delivered."""
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        out: list[Any] = []
+        with self._lock:
+            for order in orders:
+                out.extend(self._order_events(order, now))
+            self.backfilled += len(out)
+        return out
+
+    def _order_events(self, order: Order, now: int) -> list[MyOrderEvent]:
+        events: list[MyOrderEvent] = []
+        view = self.orders.get(order.uuid)
+        if view is None:
+            view = self.orders[order.uuid] = _OrderView()
+        if "wait" not in view.states and not view.fills and view.trades_count == 0:
+            view.states.add("wait")
+            events.append(order_event(
+                order, now_ms=now, state="wait", executed_volume=Decimal(0),
+                remaining_volume=order.volume, trades_count=0, paid_fee=Decimal(0),
+                executed_funds=Decimal(0),
+            ))
+        else:
+            view.states.add("wait")
+        unseen = [t for t in order.trades if t.uuid not in view.fills]
+        skip = max(0, view.trades_count - len(view.fills))  # fills known only by count
+        for fill in unseen[skip:]:
+            view.fills.add(fill.uuid)
+            view.trades_count = max(view.trades_count, len(view.fills) + skip)
+            events.append(order_event(
+                order, now_ms=now, state="trade", trade_uuid=fill.uuid, price=fill.price,
+                volume=fill.volume, trades_count=view.trades_count,
+                trade_timestamp=iso_to_ms(fill.created_at),
+            ))
+        for fill in unseen[:skip]:
+            view.fills.add(fill.uuid)
+        if order.state in FINAL_STATES and order.state not in view.states:
+            view.states.add(order.state)
+            view.trades_count = max(view.trades_count, order.trades_count)
+            events.append(order_event(order, now_ms=now))
+        return events
+
+    def reconcile_accounts(
+        self, accounts: Iterable[Account], *, now_ms: int | None = None
+    ) -> MyAssetEvent | None:
+        """One myAsset event for the currencies whose balance changed, or None."""
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        with self._lock:
+            changed = []
+            for acc in accounts:
+                value = (acc.balance, acc.locked)
+                if self.balances.get(acc.currency) != value:
+                    self.balances[acc.currency] = value
+                    changed.append(acc)
+            if not changed:
+                return None
+            self.backfilled += 1
+            return asset_event(changed, now_ms=now)
+
+
+Deliver = Callable[[Any], None]

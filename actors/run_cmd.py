@@ -1,0 +1,264 @@
+"""``upbit-hub run [--config PATH] [--sim]``: the main job. Runs in: the main thread.
+
+1. Settings: ``--config PATH``, else the file named by ``UPBIT_HUB_CONFIG``, else the packaged
+   ``sim.toml`` with ``--sim`` (``default.toml`` without). A settings error prints every
+   problem (like ``check-config``) and exits 1.
+2. Plugins: the configured ``[[components]]`` are discovered and validated; broken ones
+   (import error, bad params, unknown name) are reported and skipped, never fatal.
+3. ``--sim`` starts the built-in emulator in this process (``[emulator]`` settings), points
+   the hub at it and, when the key variables named in ``[auth]`` are not set, hands the hub
+   the emulator's public key pair (never printed).
+4. Starts the hub, then the components, then shows the live status view
+   (:mod:`upbit_hub.actors.status_view`) until Ctrl-C or SIGTERM.
+5. Stops components, hub, emulator in that order inside ``finally``, waits briefly for
+   threads to end and logs ``threads at exit: MainThread`` (any other name listed there is a
+   thread that did not stop), then exits 0.
+
+Log lines go to stderr. On a terminal the status table owns stdout and the console log level
+defaults to WARNING (``--log-level INFO`` to see more); otherwise it defaults to INFO and the
+status is one log line per ``[status] interval_s``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from types import FrameType
+from typing import Any, TextIO
+
+__all__ = ["add_arguments", "main", "sim_environ", "wait_for_threads"]
+
+log = logging.getLogger("upbit_hub.run")
+
+_LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add this subcommand's arguments. Runs in: the main thread."""
+    parser.add_argument("--config", metavar="PATH", help="settings file (TOML); default: "
+                        "$UPBIT_HUB_CONFIG, else the packaged sim.toml/default.toml")
+    parser.add_argument("--sim", action="store_true",
+                        help="start the built-in emulator and point the hub at it")
+    parser.add_argument("--status-interval", type=float, metavar="SECONDS",
+                        help="override [status] interval_s")
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="console log level (default: INFO, or WARNING on a terminal)")
+
+
+def sim_environ(auth: Any, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """``environ`` plus the emulator's default keys under the variable names of ``auth``
+    (``[auth] access_key_env`` / ``secret_key_env``) where those are unset or empty.
+
+    Runs in: any thread.
+    """
+    from upbit_hub.actors.emulator.auth import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
+
+    env = dict(environ)
+    if not env.get(auth.access_key_env):
+        env[auth.access_key_env] = DEFAULT_ACCESS_KEY
+    if not env.get(auth.secret_key_env):
+        env[auth.secret_key_env] = DEFAULT_SECRET_KEY
+    return env
+
+
+def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Run until Ctrl-C/SIGTERM; 0 after a clean stop, 1 on a settings or start-up error.
+
+    Runs in: the main thread.
+    """
+    out = out or sys.stdout
+    tty = _isatty(out)
+    _setup_logging(args.log_level or ("WARNING" if tty else "INFO"))
+
+    from upbit_hub.actors.protocol.errors import ConfigError
+
+    try:
+        settings = _load(args)
+    except ConfigError as exc:
+        print(f"{exc.source or 'settings'}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+
+    stop = threading.Event()
+    restore = _install_signal_handlers(stop)
+    emu: Any = None
+    host: Any = None
+    hub_started = False
+    try:
+        from upbit_hub.plugins.discovery import resolve_components
+
+        resolved = resolve_components(settings)
+        environ: Mapping[str, str] | None = None
+        if args.sim:
+            from upbit_hub.actors.emulator import Emulator
+
+            e = settings.emulator
+            emu = Emulator(host=e.host, port=e.port, markets=list(e.markets), rate=e.rate,
+                           seed=e.seed).start()  # fmt: skip
+            log.info("emulator serving on %s (markets %s)", emu.base_url, ",".join(e.markets))
+            settings = settings.with_emulator(emu.base_url)
+            environ = sim_environ(settings.auth)
+
+        from upbit_hub.actors.hub import start_hub
+        from upbit_hub.plugins.sdk_host import ComponentHost
+
+        hub = start_hub(settings, environ=environ)
+        hub_started = True
+        host = ComponentHost(hub)
+        reports = host.start(resolved)
+        _log_reports(reports)
+        if not any(r.state == "running" for r in reports):
+            log.warning("no usable component is running (%d configured): the hub runs with "
+                        "nothing to do; add [[components]] to the settings", len(reports))
+        _show_status(settings, args, hub, host, out, tty, stop)
+        return 0
+    except Exception as exc:
+        log.error("upbit-hub run failed: %s: %s", type(exc).__name__, exc, exc_info=True)
+        return 1
+    finally:
+        _shutdown(host, hub_started, emu)
+        restore()
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from upbit_hub.config.loader import CONFIG_ENV, builtin_settings, load_settings
+
+    if args.config:
+        return load_settings(args.config)
+    if os.environ.get(CONFIG_ENV):
+        return load_settings(None)
+    return builtin_settings("sim" if args.sim else "default")
+
+
+def _show_status(
+    settings: Any, args: argparse.Namespace, hub: Any, host: Any, out: TextIO, tty: bool,
+    stop: threading.Event,
+) -> None:
+    from upbit_hub.actors.status_view import StatusSnapshot, StatusView
+
+    interval = args.status_interval or settings.status.interval_s
+    if not settings.status.enabled:
+        log.info("running; status view disabled ([status] enabled = false)")
+        stop.wait()
+        return
+    started = time.monotonic()
+
+    def snapshot() -> StatusSnapshot:
+        return StatusSnapshot(
+            at=time.monotonic(), hub=hub.status(), components=host.reports(),
+            panels=host.panels() if tty else (), started_at=started, interval_s=interval,
+        )  # fmt: skip
+
+    view = StatusView(snapshot, out, interval_s=interval, first_after_s=1.0, tty=tty,
+                      logger=logging.getLogger("upbit_hub.status"))  # fmt: skip
+    view.run(stop)
+
+
+def _log_reports(reports: list[Any]) -> None:
+    for r in reports:
+        if r.state == "running":
+            log.info("component %s (%s): running", r.id, r.plugin)
+        elif r.state == "disabled":
+            log.info("component %s (%s): disabled", r.id, r.plugin)
+        else:
+            log.error("component %s (%s): %s: %s", r.id, r.plugin, r.state.upper(), r.error)
+
+
+def _shutdown(host: Any, hub_started: bool, emu: Any) -> None:
+    """Stop components, hub, emulator (reverse start order); each step runs even if the
+    previous one failed. Runs in: the main thread."""
+    try:
+        if host is not None:
+            final = host.stop()
+            handled = sum(r.handled for r in final)
+            errors = sum(r.handler_errors for r in final)
+            log.info("components stopped: %d, events handled %d, handler errors %d",
+                     len(final), handled, errors)  # fmt: skip
+    except Exception:
+        log.exception("stopping components failed")
+    finally:
+        try:
+            if hub_started:
+                from upbit_hub.actors.hub import stop_hub
+
+                stop_hub()
+        except Exception:
+            log.exception("stopping the hub failed")
+        finally:
+            try:
+                if emu is not None:
+                    emu.stop()
+            except Exception:
+                log.exception("stopping the emulator failed")
+            finally:
+                import pykka
+
+                pykka.ActorRegistry.stop_all(block=True, timeout=5)
+                left = wait_for_threads(timeout=5.0)
+                names = ", ".join(["MainThread", *left])
+                if left:
+                    log.warning("threads at exit: %s (%d did not stop)", names, len(left))
+                else:
+                    log.info("threads at exit: %s", names)
+
+
+def wait_for_threads(timeout: float = 5.0) -> list[str]:
+    """Join every thread but the current one within ``timeout`` seconds in total; return
+    the names of those still alive. Runs in: the main thread."""
+    deadline = time.monotonic() + timeout
+    me = threading.current_thread()
+    for t in threading.enumerate():
+        if t is me:
+            continue
+        t.join(max(0.0, deadline - time.monotonic()))
+    return sorted(t.name for t in threading.enumerate() if t is not me and t.is_alive())
+
+
+def _install_signal_handlers(stop: threading.Event) -> Any:
+    """SIGINT/SIGTERM set ``stop``; a second one while stopping aborts with KeyboardInterrupt.
+
+    Returns a function restoring the previous handlers. Runs in: the main thread.
+    """
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log.info("%s received: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread (tests): Ctrl-C handling is the caller's
+            pass
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
+
+
+def _setup_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not any(getattr(h, "_upbit_hub_run", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+        handler._upbit_hub_run = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(getattr(logging, level))
+
+
+def _isatty(out: TextIO) -> bool:
+    try:
+        return bool(out.isatty())
+    except (AttributeError, ValueError):
+        return False
