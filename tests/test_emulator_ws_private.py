@@ -37,6 +37,13 @@ def open_ws():
         p.close()
 
 
+def subscribe(probe, request, fmt="DEFAULT"):
+    """Send ``request`` and wait until the server has applied it (a LIST round trip)."""
+    probe.send_json(request)
+    probe.send_json([{"ticket": "barrier"}, {"method": "LIST_SUBSCRIPTIONS"}, {"format": fmt}])
+    probe.recv_until(lambda o: "method" in o or "mthd" in o)
+
+
 def place(emulator, market, price, volume, side="bid"):
     params = {"market": market, "side": side, "volume": volume, "price": price,
               "ord_type": "limit"}
@@ -47,7 +54,7 @@ def place(emulator, market, price, volume, side="bid"):
 def test_a_valid_token_opens_the_private_stream_with_order_and_asset_events(
         emulator, open_ws, alg):
     probe = open_ws(emulator.private_ws_url, header=bearer(alg))
-    probe.send_json([{"ticket": "p"}, {"type": "myOrder"}, {"type": "myAsset"}])
+    subscribe(probe, [{"ticket": "p"}, {"type": "myOrder"}, {"type": "myAsset"}])
     order = place(emulator, "KRW-BTC", "1000000", "0.01")
     my_order, _ = probe.recv_until(lambda o: o["type"] == "myOrder")
     assert (my_order["uuid"], my_order["state"], my_order["code"]) == (order.uuid, "wait",
@@ -67,8 +74,7 @@ def test_private_streams_send_no_snapshot(emulator, open_ws):
 
 def test_my_order_codes_filter_markets_and_simple_format_applies(emulator, open_ws):
     probe = open_ws(emulator.private_ws_url, header=bearer())
-    probe.send_json([{"ticket": "p"}, {"type": "myOrder", "codes": ["KRW-ETH"]},
-                     {"format": "SIMPLE"}])
+    subscribe(probe, [{"ticket": "p"}, {"type": "myOrder", "codes": ["KRW-ETH"]}], "SIMPLE")
     place(emulator, "KRW-BTC", "1000000", "0.01")
     eth = place(emulator, "KRW-ETH", "1000000", "0.01")
     first = probe.recv_json()
