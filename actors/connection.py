@@ -114,8 +114,10 @@ class ConnectionActor(pykka.ThreadingActor):
         connect: Callable[..., Any] | None = None,
         fallback: pykka.ActorRef[Any] | None = None,
         admit: Callable[[Any], bool] | None = None,
+        gapfill: Any = None,
     ) -> None:
         super().__init__()
+        self.gapfill = gapfill
         self.fallback = fallback
         self.admit = admit
         self.options = options
@@ -171,6 +173,7 @@ class ConnectionActor(pykka.ThreadingActor):
         )
         self.reader.registry = self.registry
         self.reader.admit = self.admit
+        self.reader.gapfill = self.gapfill
         self.reader.auth_backoff_s = o.auth_backoff_s
         self.reader.start()
         self._schedule_tick()
@@ -185,6 +188,8 @@ class ConnectionActor(pykka.ThreadingActor):
         if reader is not None:
             reader.request_stop()
             reader.join(timeout=5)
+        if self.gapfill is not None:
+            self.gapfill.stop()
         for fut in (*self.waiters, *self.list_waiters):
             if not fut.done():
                 fut.set_exception(HubError(f"the hub stopped ({self.options.endpoint})"))
@@ -505,6 +510,7 @@ class ConnectionActor(pykka.ThreadingActor):
             "wire_bytes": getattr(ws, "wire_bytes_received", 0),
             "payload_bytes": getattr(ws, "payload_bytes_received", 0),
             "wire": sorted(f"{k.type}:{k.code}" for k in (session.sent_keys if session else ())),
+            "gapfill": self.gapfill.stats() if self.gapfill is not None else {},
         }
 
 

@@ -34,6 +34,7 @@ from .connection import (
     ConnectionOptions,
     DeliverEvents,
 )
+from .gapfill import TradeGapFiller
 from .inbox import ComponentInbox
 from .jwt_actor import JWTActor, MintToken
 from .messages import PRIVATE, PUBLIC, GetStatus, ListSubscriptions, Ping
@@ -119,11 +120,15 @@ class Hub:
             call_later = self.timers.call_later
             self.jwt = JWTActor.start(s.auth, self.environ, call_later)
             self.jwt.ask(Ping(), timeout=timeout)
+            rest = self.rest
             self.connections[PUBLIC] = _start(
                 ConnectionActor,
                 self._options(PUBLIC, s.upbit.websocket_url),
                 call_later=call_later,
                 connect_limiter=limiter,
+                gapfill=TradeGapFiller(
+                    lambda code, count, cursor: rest.get_trades(code, count, cursor)
+                ),
             )
             self.connections[PRIVATE] = _start(
                 ConnectionActor,

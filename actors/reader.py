@@ -134,6 +134,8 @@ class Reader(threading.Thread):
         self.routes: dict[tuple[str, str | None], tuple[ComponentInbox, ...]] = {}
         # private streams: drops events already delivered (see private_state.py)
         self.admit: Callable[[Any], bool] | None = None
+        # public streams: trade gap recovery after reconnects (see gapfill.py)
+        self.gapfill: Any = None
         self.registry: pykka.ActorRef[Any] | None = None
         self.session: Session | None = None
         self.stats = ReaderStats()
@@ -211,6 +213,9 @@ class Reader(threading.Thread):
             self.session = session
             self.stats.sessions += 1
             self.stats.state = "connected"
+            if self.gapfill is not None:
+                trade_codes = [c for (t, c) in self.routes if t == "trade" and c]
+                self.gapfill.session_started(trade_codes, self.route)
             self._tell(Connected(session))
             reason = self._receive(session)
             self.session = None
@@ -276,8 +281,11 @@ class Reader(threading.Thread):
                 continue
             routes = self.routes
             admit = self.admit
+            gapfill = self.gapfill
             for ev in events:
                 t = getattr(ev, "type", None)
+                if t == "trade" and gapfill is not None and not gapfill.admit(ev):
+                    continue  # held until the missed trades are delivered, or a duplicate
                 targets = routes.get((t, getattr(ev, "code", None))) if t else None
                 if private and t in ("myOrder", "myAsset"):
                     if admit is not None and not admit(ev):

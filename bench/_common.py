@@ -42,9 +42,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_decode  # noqa: E402  (bench/ is not a package: reuse its frame generators)
+import bench_decode  # bench/ is not a package: reuse its frame generators
 
-from upbit_hub.actors.protocol import fields as F  # noqa: E402
+from upbit_hub.actors.protocol import fields as F
 
 TRIGGER = "KRW-GO"
 END_SID = 1  # the end frame's sequential_id (real ones are ~1.7e16)
@@ -219,7 +219,7 @@ def hub_settings(ws_url: str, *, compression: bool, **hub_fields: Any) -> Any:
 
 
 def emulator_process(markets: Sequence[str], rate: float, extra: Sequence[str] = ()) -> Any:
-    """``upbit-hub emulate`` in a subprocess; returns (Popen, base_url). Stop with ``.terminate()``."""
+    """``upbit-hub emulate`` in a subprocess; returns (Popen, base_url). See stop_process."""
     import subprocess
 
     cmd = [sys.executable, "-m", "upbit_hub.actors.cli", "emulate", "--markets",

@@ -24,6 +24,7 @@ is the designed backpressure and is reported as ``dropped`` when it happens).
 
 Usage: ``python bench/bench_e2e.py [--quick | --smoke] [--frames N] [--rounds R]
 [--deflate off|on|both] [--profile]``. Last line: ``key=value ...``.
+Runs in: the main thread (the hub's own threads aside); servers in another process.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--deflate", choices=("off", "on", "both"), default=None)
     ap.add_argument("--profile", action="store_true",
-                    help="after the timed rounds, profile one (b) run per thread (cProfile)")
+                    help="after the timed rounds, profile one (b) and one (c) run (cProfile)")
     args = ap.parse_args(argv)
     n = args.frames or (2_000 if args.smoke else 20_000 if args.quick else 100_000)
     rounds = args.rounds or (1 if args.smoke else 3 if args.quick else 5)
@@ -201,15 +202,18 @@ def main(argv: list[str] | None = None) -> int:
         print("delivered/frame < 1: tickers are latest-wins per code (conflated) by design")
         print("target: (b)/(a) >= 0.5")
         if args.profile:
-            profile_hub(base, n, variants[0])
+            for k in (1, 10):
+                print(f"=== profile of one hub run with {k} component(s), deflate "
+                      f"{'on' if variants[0] else 'off'}")
+                profile_hub(base, n, variants[0], k)
     print(C.key_line(out))
     return 0
 
 
-def profile_hub(base: str, n: int, deflate: bool) -> None:
-    """cProfile the reader thread and the component thread of one (b) run (diagnostic)."""
+def profile_hub(base: str, n: int, deflate: bool, components: int) -> None:
+    """cProfile the reader thread and the component threads of one hub run (diagnostic)."""
     with C.ThreadProfiles() as prof:
-        run_hub(base, n, deflate, 1)
+        run_hub(base, n, deflate, components)
     prof.report()
 
 

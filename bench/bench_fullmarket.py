@@ -20,7 +20,8 @@ The emulator runs in another process (``upbit-hub emulate --markets <855 codes> 
 
 Target: hub CPU < 25 % of one core.
 
-Usage: ``python bench/bench_fullmarket.py [--quick | --smoke] [--window S] [--rate R]``.
+Usage: ``python bench/bench_fullmarket.py [--quick | --smoke] [--window S] [--rate R]
+[--markets N] [--profile]``. Runs in: the main thread (the hub's own threads aside).
 Last line: ``key=value ...`` (``fullmarket_cpu_pct``, ``events_per_s``, ...).
 """
 
@@ -134,12 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoke", action="store_true", help="smallest run (for the smoke test)")
     ap.add_argument("--window", type=float, default=None, help="hub window, seconds")
     ap.add_argument("--rate", type=float, default=2500.0, help="target msg/s of the 3 types")
-    ap.add_argument("--markets", type=int, default=855)
+    ap.add_argument("--markets", type=int, default=None, help="855 (60 with --smoke)")
+    ap.add_argument("--profile", action="store_true",
+                    help="cProfile the hub's reader and component threads (inflates the CPU %%)")
     args = ap.parse_args(argv)
     window = args.window or (1.5 if args.smoke else 8.0 if args.quick else 30.0)
     check = 1.0 if args.smoke else 3.0 if args.quick else 6.0
     warmup = 0.5 if args.smoke else 1.5
-    n = args.markets
+    n = args.markets or (60 if args.smoke else 855)
     codes = market_codes(n * 400 // 855, n * 300 // 855, n - n * 400 // 855 - n * 300 // 855)
     target = args.rate
 
@@ -156,7 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         bare_fps, bare_cpu = bare_window(_ws(base), codes, warmup, check)
         print(f"emulator --rate {emu_rate:.0f}: {bare_fps:,.0f} msg/s of the 3 types "
               f"(aimed at {target:,.0f})")
-        hub = hub_window(base, codes, warmup, window)
+        if args.profile:
+            with C.ThreadProfiles() as prof:
+                hub = hub_window(base, codes, warmup, window)
+            prof.report()
+        else:
+            hub = hub_window(base, codes, warmup, window)
     finally:
         C.stop_process(proc)
     rows = [

@@ -20,6 +20,7 @@ Targets: hub p99 < 2 ms at 1,000 msg/s and < 5 ms at 5,000 msg/s.
 
 Usage: ``python bench/bench_latency.py [--quick | --smoke] [--rates 1000,5000] [--seconds S]
 [--rounds R] [--deflate]``. Last line: ``key=value ...`` (``p99_1k_ms``, ``p99_5k_ms``, ...).
+Runs in: the main thread (the hub's own threads aside); the server in another process.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ A plugin is a class registered in the entry-point group ``upbit_hub.plugins``::
         name = "price-logger"
 
         class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-            symbols: list[str] = ["KRW-BTC"]
+            symbols: list[str] = msgspec.field(default_factory=lambda: ["KRW-BTC"])
 
         def on_start(self, ctx: Context) -> None:
             self.log = ctx.logger
@@ -211,6 +211,14 @@ class Context:
     def get_ticker_snapshot(self, symbols: Sequence[str] | str) -> list[TickerEvent]:
         """Current tickers over REST (``GET /v1/ticker``) as TickerEvent objects."""
         return self.proxy.get_ticker_snapshot(symbols)
+
+    def __getattr__(self, name: str) -> Any:
+        """Other REST snapshot helpers of the proxy (``get_*``) are offered as they are."""
+        if name.startswith("get_"):
+            proxy = self.__dict__.get("proxy")
+            if proxy is not None and hasattr(proxy, name):
+                return getattr(proxy, name)
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
 
     # -- internals -------------------------------------------------------------------------
 

@@ -315,6 +315,21 @@ def test_the_context_offers_id_logger_and_rest_snapshots(host):
     assert {ev.symbol for ev in seen["snapshot"]} == {"KRW-BTC", "KRW-ETH"}
 
 
+def test_the_context_forwards_only_the_proxys_get_helpers(host):
+    class Probe(Component):
+        def on_start(self, ctx):
+            self.ctx = ctx
+
+    host.start_component("ctx-probe", Probe)
+    ctx = host.component("ctx-probe").ctx
+    ctx.proxy.get_orderbook_snapshot = lambda symbols: [f"book of {symbols[0]}"]  # a future helper
+    assert ctx.get_orderbook_snapshot(["KRW-BTC"]) == ["book of KRW-BTC"]
+    with pytest.raises(AttributeError, match="'get_no_such_thing'"):
+        ctx.get_no_such_thing  # noqa: B018
+    with pytest.raises(AttributeError, match="'cleanup'"):
+        ctx.cleanup  # noqa: B018 - lifecycle belongs to the host, not the plugin
+
+
 def test_subscribing_without_a_handler_method_fails_on_start_clearly(host):
     class DuckTyped:  # not a Component subclass: discovery accepts any class with on_start
         def __init__(self, config):

@@ -189,7 +189,7 @@ class MarketState:
         spread_ticks = (best_a - best_b) // tick_up(info, best_b)
         if spread_ticks > 1 and r < 0.45 + 0.15 * min(spread_ticks, 3):
             # a new best order inside the spread: busy Upbit books are 1-3 ticks wide
-            k = 1 + int(rng.random() * (spread_ticks - 1))
+            k = 1 + int(rng.random() * min(spread_ticks - 1, 50))
             if is_ask:
                 p = best_a
                 for _ in range(k):

@@ -198,6 +198,9 @@ def _quotation_handler(core: ServerCore, group: str, body: Body
         decision = _limit(core, request, group)
         if isinstance(decision, web.Response):
             return decision
+        if quotation is None:  # pragma: no cover - only while quotation.py is missing
+            return _finish(core, decision, 501, {"error": {
+                "name": "not_implemented", "message": "quotation.py is not available"}})
         try:
             obj = body(core, request)
         except quotation.QuotationError as exc:

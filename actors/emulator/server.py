@@ -159,6 +159,8 @@ class Emulator:
         thread, loop = self._thread, self._loop
         if thread is None or self._stopped:
             return
+        if thread is threading.current_thread():
+            raise RuntimeError("Emulator.stop() cannot run on the emulator loop thread")
         self._stopped = True
         if loop is not None and self._stop_event is not None and not loop.is_closed():
             try:

@@ -97,7 +97,8 @@ class ServerCore:
 
     def is_stalled(self) -> bool:
         """True while the stall fault is in force."""
-        return self.fault_state.stalled_until > time.monotonic()
+        until = self.fault_state.stalled_until
+        return until > 0.0 and until > time.monotonic()
 
     def send_error(self, session: WsSession, name: str, message: str) -> None:
         """Error frame now, close 1000 after ``error_close_delay`` (protocol.md 4)."""

@@ -177,6 +177,13 @@ class Fanout:
             if not targets:
                 continue
             kind = obj["type"]
+            if len(targets) == 1:  # the common case: no cache, frame built once in enqueue
+                session, option = targets[0]
+                if not session.closing:
+                    payload = self._render(obj, session.format, option, "REALTIME")
+                    if payload is not None:
+                        session.enqueue(payload, kind)
+                continue
             cache: dict[tuple[str, Option], tuple[bytes | None, bytes | None]] = {}
             for session, option in targets:
                 if session.closing:

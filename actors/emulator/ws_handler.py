@@ -118,7 +118,10 @@ async def handle_ws(core: ServerCore, request: web.Request, endpoint: str) -> we
                 if not session.transport.is_closing():
                     await ws.pong(msg.data)
             elif msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                _on_message(core, session, limiter, msg.data)
+                try:
+                    _on_message(core, session, limiter, msg.data)
+                except Exception:  # an emulator bug: keep serving, but say so loudly
+                    log.exception("connection %s: handling a client message failed", session.id)
     except Exception:
         log.debug("connection %s ended with an error", session.id, exc_info=True)
     finally:

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
+import msgspec
 
 from upbit_hub.actors.protocol.fields import FIELDS_BY_TYPE, to_simple
 
-
-def _default(v: object) -> object:
-    if isinstance(v, Decimal):
-        return float(v)
-    raise TypeError(type(v))
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
 
 
 def render(obj: dict, fmt: str, *, stream_type: str | None = None, spelling: str = "java") -> bytes:
@@ -21,7 +16,7 @@ def render(obj: dict, fmt: str, *, stream_type: str | None = None, spelling: str
     if fmt.startswith("SIMPLE"):
         o = to_simple(o, FIELDS_BY_TYPE.get(o.get("type", ""), ()))
     out = [o] if fmt.endswith("LIST") else o
-    return json.dumps(out, default=_default, separators=(",", ":")).encode()
+    return _ENCODER.encode(out)
 
 
 def render_orderbook(obj: dict, fmt: str, *, depth: int = 30, level: int = 0,

@@ -1,0 +1,191 @@
+"""Trade gap recovery: Upbit never replays what a dropped socket missed, but
+``/v1/trades/ticks`` can be paged back by ``cursor``. After every reconnect of the public
+connection, the trades missed for each market with trade wishes are fetched over REST and
+delivered, oldest first and marked ``stream_type="BACKFILL"``, BEFORE the live trades of that
+market resume; live trades that arrive meanwhile are held back and released after the backfill,
+with duplicates (by ``sequential_id``) dropped.
+
+Limits: paging stops at ``max_pages`` x 500 trades per market (a gap longer than that on a very
+busy market is reported as unfilled); REST calls go through the shared client's limiter (8/s of
+Upbit's 10/s ``crix-trades`` group); a market whose backfill fails is released after the error
+(counted in ``unfilled``), so live data is never held for long (``max_hold_s``).
+
+Runs in: ``session_started``/``admit`` in the reader thread; the REST work in this object's
+worker thread; shared state under one lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .protocol.errors import UpbitHubError
+
+log = logging.getLogger(__name__)
+
+_RECENT = 2048  # sequential_ids remembered per market for dedupe
+
+
+class _Market:
+    __slots__ = ("last_ts", "order", "recent")
+
+    def __init__(self) -> None:
+        self.last_ts = 0
+        self.recent: set[int] = set()
+        self.order: deque[int] = deque()
+
+    def remember(self, sid: int, ts: int | None) -> None:
+        self.recent.add(sid)
+        self.order.append(sid)
+        if len(self.order) > _RECENT:
+            self.recent.discard(self.order.popleft())
+        if ts is not None and ts > self.last_ts:
+            self.last_ts = ts
+
+
+class TradeGapFiller:
+    """Holds live trades of a reconnected market until its missed trades are delivered."""
+
+    def __init__(
+        self,
+        fetch: Callable[[str, int, int | None], list[Any]],
+        *,
+        max_pages: int = 10,
+        max_hold_s: float = 10.0,
+        name: str = "upbit-hub-gapfill",
+    ) -> None:
+        self._fetch = fetch  # (market, count, cursor) -> TradeEvents newest first
+        self._lock = threading.Lock()
+        self._markets: dict[str, _Market] = {}
+        self.pending: dict[str, list[Any]] = {}
+        self._held_since: dict[str, float] = {}
+        self._route: Callable[[Any], None] | None = None
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._max_pages = max_pages
+        self._max_hold_s = max_hold_s
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._started = False
+        self.backfilled = 0
+        self.duplicates = 0
+        self.unfilled = 0
+        self.gaps = 0
+
+    def stop(self) -> None:
+        if self._started:
+            self._queue.put(None)
+            self._thread.join(timeout=5)
+
+    # -- reader thread ---------------------------------------------------------------------
+
+    def session_started(self, codes: list[str], route: Callable[[Any], None]) -> None:
+        """A new socket: hold live trades of every market we have delivered trades for."""
+        self._route = route
+        with self._lock:
+            gap = [c for c in codes if c in self._markets and c not in self.pending]
+            now = time.monotonic()
+            for code in gap:
+                self.pending[code] = []
+                self._held_since[code] = now
+        if gap:
+            if not self._started:
+                self._started = True
+                self._thread.start()
+            self.gaps += len(gap)
+            for code in gap:
+                self._queue.put(code)
+
+    def admit(self, ev: Any) -> bool:
+        """True: deliver the live trade now; False: held back (or a duplicate, dropped)."""
+        code = ev.code
+        pending = self.pending
+        with self._lock:
+            held = pending.get(code) if pending else None
+            if held is not None:
+                if time.monotonic() - self._held_since[code] < self._max_hold_s:
+                    held.append(ev)
+                    return False
+                log.warning("gapfill: backfill of %s took too long; releasing live trades", code)
+                self._release(code, [])
+            market = self._markets.get(code)
+            if market is None:
+                market = self._markets[code] = _Market()
+            sid = ev.sequential_id
+            if sid is not None:
+                if sid in market.recent:
+                    self.duplicates += 1
+                    return False
+                market.remember(sid, ev.trade_timestamp)
+            return True
+
+    # -- worker thread ---------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            code = self._queue.get()
+            if code is None:
+                return
+            try:
+                missed = self._missed(code)
+            except (UpbitHubError, OSError) as exc:
+                log.warning("gapfill: could not backfill %s: %s", code, exc)
+                self.unfilled += 1
+                missed = []
+            except Exception:
+                log.exception("gapfill: backfill of %s failed", code)
+                self.unfilled += 1
+                missed = []
+            with self._lock:
+                self._release(code, missed)
+
+    def _missed(self, code: str) -> list[Any]:
+        with self._lock:
+            market = self._markets.get(code)
+            last_ts = market.last_ts if market else 0
+            recent = set(market.recent) if market else set()
+        found: list[Any] = []
+        cursor: int | None = None
+        for _page in range(self._max_pages):
+            page = self._fetch(code, 500, cursor)
+            if not page:
+                return found[::-1]
+            for ev in page:
+                if ev.sequential_id in recent:
+                    continue
+                if (ev.trade_timestamp or 0) < last_ts:
+                    return found[::-1]
+                found.append(ev)
+            if (page[-1].trade_timestamp or 0) < last_ts:
+                return found[::-1]
+            cursor = page[-1].sequential_id
+        log.warning("gapfill: %s: gap longer than %d trades; older ones are lost",
+                    code, 500 * self._max_pages)
+        self.unfilled += 1
+        return found[::-1]
+
+    def _release(self, code: str, missed: list[Any]) -> None:
+        """Deliver backfill then held live trades, in order, without duplicates. Lock held."""
+        held = self.pending.pop(code, [])
+        self._held_since.pop(code, None)
+        market = self._markets.setdefault(code, _Market())
+        route = self._route
+        for ev in (*missed, *held):
+            sid = ev.sequential_id
+            if sid is not None:
+                if sid in market.recent:
+                    self.duplicates += 1
+                    continue
+                market.remember(sid, ev.trade_timestamp)
+            if ev.stream_type == "BACKFILL":
+                self.backfilled += 1
+            if route is not None:
+                route(ev)
+
+    def stats(self) -> dict[str, int]:
+        return {"gaps": self.gaps, "backfilled": self.backfilled,
+                "duplicates": self.duplicates, "unfilled": self.unfilled,
+                "held_markets": len(self.pending)}
