@@ -193,6 +193,38 @@ class WebSocketClientProxy:
         self._check_open()
         return self._hub.rest.get_ticker(list(_codes(symbols)))
 
+    def get_orderbook_snapshot(
+        self, symbols: Sequence[str] | str, depth: int | None = None
+    ) -> list[Any]:
+        """Current order books over REST (``/v1/orderbook``) as OrderbookEvent objects."""
+        self._check_open()
+        return self._hub.rest.get_orderbook(list(_codes(symbols)), count=depth)
+
+    def get_recent_trades(
+        self, symbol: str, count: int = 100, cursor: int | None = None
+    ) -> list[Any]:
+        """Recent trades over REST (``/v1/trades/ticks``), newest first, as TradeEvent objects
+        marked ``stream_type="BACKFILL"``; ``cursor`` pages back by ``sequential_id``."""
+        self._check_open()
+        return self._hub.rest.get_trades(_codes([symbol])[0], count, cursor)
+
+    def get_candles(self, symbol: str, unit: int = 1, count: int = 200) -> list[Any]:
+        """Minute candles over REST (``/v1/candles/minutes/{unit}``), newest first."""
+        self._check_open()
+        return self._hub.rest.get_candles(_codes([symbol])[0], unit, count)
+
+    def get_accounts(self) -> list[Any]:
+        """Balances over REST (``/v1/accounts``); needs API keys."""
+        self._check_open()
+        self._check_keys()
+        return self._hub.rest.get_accounts()
+
+    def get_open_orders(self, market: str | None = None) -> list[Any]:
+        """Open orders over REST (``/v1/orders/open``); needs API keys."""
+        self._check_open()
+        self._check_keys()
+        return self._hub.rest.get_open_orders(market)
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     def run_in_component(self, fn: Callable[[], Any], timeout: float | None = None) -> Any:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
@@ -33,6 +34,8 @@ from .messages import DropComponent, GetStatus, Ping, SubscriptionFailed
 log = logging.getLogger(__name__)
 
 _RECENT_TRADES = 512  # per code: sequential_ids remembered to drop duplicates (snapshots)
+_TRACEBACKS = 3  # callback errors logged with a full traceback before summarising
+_ERROR_SUMMARY_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,7 @@ class ComponentProxyActor(pykka.ThreadingActor):
         self.registry = registry
         self.error_policy = error_policy
         self._seen: dict[str | None, tuple[deque[int], set[int]]] = {}
-        self._dropped_reported = False
+        self._last_error_log = 0.0
 
     def on_start(self) -> None:
         self.inbox.thread_ident = threading.get_ident()
@@ -160,16 +163,27 @@ class ComponentProxyActor(pykka.ThreadingActor):
             entry.state.delivered += 1
         except Exception as exc:
             self.inbox.errors += 1
-            log.exception(
-                "component %s: callback for %s %s raised (error #%d)",
-                self.inbox.component_id,
-                ev.type,
-                getattr(ev, "code", None),
-                self.inbox.errors,
-            )
+            self._log_callback_error(ev, exc)
             if self.error_policy == "stop":
                 raise
             entry.state.error = exc
+
+    def _log_callback_error(self, ev: Any, exc: Exception) -> None:
+        """The first few errors with a traceback, then one summary line per 10 s."""
+        n = self.inbox.errors
+        if n <= _TRACEBACKS:
+            log.exception(
+                "component %s: callback for %s %s raised (error #%d)",
+                self.inbox.component_id, ev.type, getattr(ev, "code", None), n,
+            )
+            return
+        now = time.monotonic()
+        if now - self._last_error_log >= _ERROR_SUMMARY_S:
+            self._last_error_log = now
+            log.error(
+                "component %s: callbacks keep raising: %d errors so far, latest %s: %s",
+                self.inbox.component_id, n, type(exc).__name__, exc,
+            )
 
     def _fail(self, message: SubscriptionFailed) -> None:
         entries = (

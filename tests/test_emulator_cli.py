@@ -42,7 +42,7 @@ def test_emulate_prints_its_url_first_serves_and_exits_0_on_a_signal(run_cli, si
     url = proc.stdout.readline().strip()
     assert url.startswith("http://127.0.0.1:")
     markets = requests.get(url + "/v1/market/all", timeout=5)
-    assert markets.status_code in (200, 501)  # 501 only while quotation.py is missing
+    assert markets.status_code == 200
     probe = WsProbe.connect(url.replace("http", "ws") + "/websocket/v1")
     probe.send_json([{"ticket": "t"}, {"type": "trade", "codes": ["KRW-ETH"]}])
     assert probe.recv_json()["code"] == "KRW-ETH"

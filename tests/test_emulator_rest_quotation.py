@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 import requests
 
-pytest.importorskip("upbit_hub.actors.emulator.quotation")
-
 
 def get(emulator, path, **params):
     return requests.get(emulator.base_url + path, params=params, timeout=5)
@@ -16,6 +14,7 @@ def get(emulator, path, **params):
     ("/v1/market/all", {}, "market"),
     ("/v1/ticker", {"markets": "KRW-BTC,KRW-ETH"}, "ticker"),
     ("/v1/orderbook", {"markets": "KRW-BTC"}, "orderbook"),
+    ("/v1/orderbook/instruments", {"markets": "KRW-BTC"}, "orderbook"),
     ("/v1/trades/ticks", {"market": "KRW-BTC", "count": 5}, "crix-trades"),
     ("/v1/candles/minutes/1", {"market": "KRW-BTC", "count": 3}, "candles"),
 ])

@@ -8,6 +8,7 @@ Runs in: the emulator loop thread only (called by :class:`~.market.MarketSimulat
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from decimal import Context, Decimal
@@ -38,6 +39,8 @@ TRADE_HISTORY: Final[int] = 20_000
 _CTX: Final = Context(prec=60)
 _ZERO: Final = Decimal(0)
 _RATE_Q: Final = Decimal("1E-10")
+VOL_PER_SQRT_MS: Final[float] = 0.06 / math.sqrt(DAY_MS)  # about 6 % daily volatility
+REVERT_PER_MS: Final[float] = math.log(2) / (6 * 3_600_000)  # half-life 6 h toward start
 _EMPTY: Final = (0, 0)  # zero slot padding a thin side
 
 
@@ -90,6 +93,8 @@ class MarketState:
         self._rates: dict[int, tuple[Decimal, Decimal]] = {}
         p0 = self._on_tick(int(info.start_price * (1 + rng.uniform(-0.02, 0.02))))
         self.ref_price = p0
+        self.fair = float(p0)
+        self.fair_ts = start_ms
         # book: [price, size] lists, asks ascending, bids descending
         self.asks: list[list[int]] = []
         self.bids: list[list[int]] = []
@@ -150,14 +155,16 @@ class MarketState:
     def fresh_size(self, price: int) -> int:
         """A resting order size (1e-8 base units) worth a few typical trades."""
         r = self.rng.random()
-        return max(1, int(self.info.notional * SCALE // price * (0.1 + 5.0 * r * r)))
+        return max(1, int(self.info.notional * SCALE // price * (0.3 + 8.0 * r * r)))
 
     def _change(self, price: int) -> tuple[str, Decimal, Decimal, Decimal, Decimal]:
         diff = price - self.prev_close
         cached = self._rates.get(price)
         if cached is None:
             if diff:
-                rate = (Decimal(abs(diff)) / Decimal(self.prev_close)).quantize(_RATE_Q, context=_CTX)
+                rate = (Decimal(abs(diff)) / Decimal(self.prev_close)).quantize(
+                    _RATE_Q, context=_CTX
+                )
             else:
                 rate = _ZERO
             cached = self._rates[price] = (rate, -rate)
@@ -178,37 +185,60 @@ class MarketState:
         self._rates.clear()
 
     # ---- activity --------------------------------------------------------------------------
+    def _drift(self, ts: int) -> float:
+        """Move the hidden fair price (geometric random walk, slow pull to the start price)."""
+        dt = ts - self.fair_ts
+        if dt > 0:
+            self.fair_ts = ts
+            f = self.fair
+            f *= 1.0 + VOL_PER_SQRT_MS * math.sqrt(dt) * self.rng.gauss(0.0, 1.0)
+            f += (self.ref_price - f) * min(1.0, REVERT_PER_MS * dt)
+            self.fair = f
+        return self.fair
+
     def quote(self, ts: int) -> None:
-        """Change the resting orders a little (size change, improvement or cancel)."""
+        """Move resting orders toward the fair price, or change a level's size."""
         rng = self.rng
         info = self.info
-        is_ask = rng.random() < 0.5
-        side = self.asks if is_ask else self.bids
-        r = rng.random()
-        best_a, best_b = self.asks[0][0], self.bids[0][0]
-        spread_ticks = (best_a - best_b) // tick_up(info, best_b)
-        if spread_ticks > 1 and r < 0.45 + 0.15 * min(spread_ticks, 3):
-            # a new best order inside the spread: busy Upbit books are 1-3 ticks wide
-            k = 1 + int(rng.random() * min(spread_ticks - 1, 50))
-            if is_ask:
-                p = best_a
-                for _ in range(k):
-                    p -= tick_down(info, p)
+        fair = self._drift(ts)
+        asks, bids = self.asks, self.bids
+        best_a, best_b = asks[0][0], bids[0][0]
+        if fair > best_a + tick_up(info, best_a) and len(asks) > 2:
+            del asks[0]  # sellers step back: the price rises without a trade
+            self._append_far(asks, True)
+        elif fair < best_b - tick_down(info, best_b) and len(bids) > 2:
+            del bids[0]
+            self._append_far(bids, False)
+        elif best_a - best_b > tick_up(info, best_b) and rng.random() < 0.7:
+            # new best orders close to the fair price, on the side farther from it; the gap
+            # to the old best is filled so the ladder stays compact (1-2 ticks apart)
+            if fair - best_b > best_a - fair:
+                p = min(self._on_tick(int(fair)), best_a - tick_down(info, best_a))
+                if p > best_b:
+                    self._improve(bids, False, p, best_b)
             else:
-                p = best_b
-                for _ in range(k):
-                    p += tick_up(info, p)
-            if best_b < p < best_a:
-                side.insert(0, [p, self.fresh_size(p)])
-                side.pop()
-        elif r < 0.75:
-            lvl = side[int(rng.random() * 10)]
+                p = self._on_tick(int(fair))
+                p = max(p + tick_up(info, p), best_b + tick_up(info, best_b))
+                if p < best_a:
+                    self._improve(asks, True, p, best_a)
+        else:
+            side = asks if rng.random() < 0.5 else bids
+            lvl = side[int(rng.random() * min(10, len(side)))]
             lvl[1] = self.fresh_size(lvl[0])
-        elif len(side) > 16:
-            del side[1 + int(rng.random() * 15)]
-            self._append_far(side, is_ask)
         self.book_ts = ts
         self._book_cache = None
+
+    def _improve(self, side: list[list[int]], is_ask: bool, p: int, old_best: int) -> None:
+        """Put new levels from ``p`` toward ``old_best`` at the front of ``side``."""
+        new: list[list[int]] = []
+        info = self.info
+        while len(new) < 8 and (p < old_best if is_ask else p > old_best):
+            new.append([p, self.fresh_size(p)])
+            step = 1 + (self.rng.random() < 0.3)
+            for _ in range(step):
+                p = p + tick_up(info, p) if is_ask else p - tick_down(info, p)
+        side[:0] = new
+        del side[BOOK_LEVELS:]
 
     def _append_far(self, side: list[list[int]], is_ask: bool) -> None:
         last = side[-1][0]
@@ -224,9 +254,8 @@ class MarketState:
     def trade(self, ts: int, sid: int, msg_delay: int) -> tuple[dict, dict]:
         """Fill one taker order against the best level; return (trade dict, ticker dict)."""
         rng = self.rng
-        dev = (self.last - self.ref_price) / self.ref_price
-        p_bid = min(0.7, max(0.3, 0.5 - 2.0 * dev))
-        is_bid = rng.random() < p_bid
+        fair = self._drift(ts)
+        is_bid = rng.random() < (0.65 if 2 * fair > self.asks[0][0] + self.bids[0][0] else 0.35)
         side = self.asks if is_bid else self.bids
         lvl = side[0]
         price = lvl[0]

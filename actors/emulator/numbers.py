@@ -16,7 +16,7 @@ Pure functions. Runs in: any thread (the emulator loop thread in practice).
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Final
 
 __all__ = [
@@ -29,7 +29,9 @@ __all__ = [
 ]
 
 _ZERO: Final = Decimal(0)
-_EIGHT: Final = Decimal("1E-8")
+_MILLI: Final = Decimal("0.001")
+_TEN_MILLION: Final = Decimal(10_000_000)
+_CTX: Final = Context(prec=200)
 
 
 def java_double(value: Decimal) -> str:
@@ -42,35 +44,28 @@ def java_double(value: Decimal) -> str:
     ('1.16539E8', '7.9276E-4')
     """
     if not value:
+        if not value.is_finite():
+            raise ValueError(f"not a finite number: {value!r}")
         return "0.0"
-    sign, digits, exp = value.as_tuple()
-    if not isinstance(exp, int):
+    if not value.is_finite():
         raise ValueError(f"not a finite number: {value!r}")
-    # strip trailing zeros of the coefficient (value unchanged)
-    n = len(digits)
-    while n > 1 and digits[n - 1] == 0:
-        n -= 1
-    exp += len(digits) - n
-    digits = digits[:n]
-    adjusted = exp + n - 1  # power of ten of the first digit
-    neg = "-" if sign else ""
-    if -3 <= adjusted < 7:
-        if exp >= 0:
-            return neg + "".join(map(str, digits)) + "0" * exp + ".0"
-        text = "".join(map(str, digits))
-        point = n + exp  # digits before the decimal point
-        if point > 0:
-            return neg + text[:point] + "." + text[point:]
-        return neg + "0." + "0" * (-point) + text
-    head = str(digits[0])
-    tail = "".join(map(str, digits[1:])) or "0"
-    return f"{neg}{head}.{tail}E{adjusted}"
+    mag = value.copy_abs()
+    if _MILLI <= mag < _TEN_MILLION:
+        text = format(value, "f")
+        if "." in text:
+            text = text.rstrip("0")
+            return text + "0" if text[-1] == "." else text
+        return text + ".0"
+    text = format(value.normalize(_CTX), "E")  # '1.16539E+8', '5E-4'
+    mant, _, exp = text.partition("E")
+    if "." not in mant:
+        mant += ".0"
+    return f"{mant}E{exp[1:] if exp[0] == '+' else exp}"
 
 
 def plain(value: Decimal) -> str:
     """Plain decimal text, never an exponent, the Decimal's own scale: ``0.00509799``."""
-    text = format(value, "f")
-    return text
+    return format(value, "f")
 
 
 def plain_dot0(value: Decimal) -> str:
@@ -89,13 +84,13 @@ def plain_int(value: Decimal) -> str:
 
 
 def scale8(value: Decimal) -> str:
-    """BigDecimal scale-8 text with trailing zeros (``0.00077720``) when exact, else plain."""
-    if value.as_tuple().exponent == -8:  # type: ignore[comparison-overlap]
-        return format(value, "f")
-    q = value.quantize(_EIGHT)
-    if q == value:
-        return format(q, "f")
-    return format(value, "f")
+    """BigDecimal scale-8 text with trailing zeros (``0.00077720``); more digits stay plain."""
+    text = format(value, "f")
+    dot = text.find(".")
+    if dot < 0:
+        return text + ".00000000"
+    short = 9 - (len(text) - dot)
+    return text + "0" * short if short > 0 else text
 
 
 #: Spelling functions by style name (see render.py for which field uses which style).

@@ -7,6 +7,7 @@ Quotation (protocol.md 8.2; bodies built by ``quotation.py``)::
     GET /v1/market/all                         group market
     GET /v1/ticker?markets=KRW-BTC,KRW-ETH     group ticker
     GET /v1/orderbook?markets=..&count=&level= group orderbook
+    GET /v1/orderbook/instruments?markets=..   group orderbook
     GET /v1/trades/ticks?market=..&count=&cursor=   group crix-trades
     GET /v1/candles/minutes/{unit}?market=..&count=&to=  group candles
 
@@ -37,14 +38,10 @@ from urllib.parse import parse_qsl, unquote
 
 from aiohttp import web
 
+from upbit_hub.actors.emulator import quotation
 from upbit_hub.actors.emulator.exchange_rest import EXCHANGE_ROUTES, RestRequest
 from upbit_hub.actors.emulator.limits import QUOTATION_GROUPS, RestDecision
 from upbit_hub.actors.emulator.server_core import ServerCore
-
-try:
-    from upbit_hub.actors.emulator import quotation
-except ImportError:  # pragma: no cover - TEMPORARY until quotation.py lands
-    quotation = None  # type: ignore[assignment]
 
 __all__ = [
     "CORE_KEY",
@@ -172,6 +169,10 @@ def _orderbook(core: ServerCore, request: web.Request) -> Any:
                                 _q(request, "level"))
 
 
+def _instruments(core: ServerCore, request: web.Request) -> Any:
+    return quotation.orderbook_instruments(core.market, _q(request, "markets"))
+
+
 def _trades(core: ServerCore, request: web.Request) -> Any:
     return quotation.trades_ticks(core.market, _q(request, "market"), _q(request, "count"),
                                   _q(request, "cursor"))
@@ -187,6 +188,7 @@ QUOTATION_ROUTES: list[tuple[str, str, Body]] = [
     ("/v1/market/all", "market", _market_all),
     ("/v1/ticker", "ticker", _ticker),
     ("/v1/orderbook", "orderbook", _orderbook),
+    ("/v1/orderbook/instruments", "orderbook", _instruments),
     ("/v1/trades/ticks", "crix-trades", _trades),
     ("/v1/candles/minutes/{unit}", "candles", _candles),
 ]
@@ -198,9 +200,6 @@ def _quotation_handler(core: ServerCore, group: str, body: Body
         decision = _limit(core, request, group)
         if isinstance(decision, web.Response):
             return decision
-        if quotation is None:  # pragma: no cover - only while quotation.py is missing
-            return _finish(core, decision, 501, {"error": {
-                "name": "not_implemented", "message": "quotation.py is not available"}})
         try:
             obj = body(core, request)
         except quotation.QuotationError as exc:

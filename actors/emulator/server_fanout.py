@@ -20,10 +20,7 @@ import logging
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
-try:
-    from upbit_hub.actors.emulator.render import render, render_orderbook
-except ImportError:  # pragma: no cover - TEMPORARY until render.py lands
-    from upbit_hub.actors.emulator.ws_render_fallback import render, render_orderbook
+from upbit_hub.actors.emulator.render import render, render_orderbook
 from upbit_hub.actors.emulator.server_stats import StatsRecorder
 from upbit_hub.actors.emulator.ws_request import ParsedRequest, TypeRequest
 from upbit_hub.actors.emulator.ws_session import WsSession
