@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -33,7 +32,6 @@ from .messages import DropComponent, GetStatus, Ping, SubscriptionFailed
 
 log = logging.getLogger(__name__)
 
-_RECENT_TRADES = 512  # per code: sequential_ids remembered to drop duplicates (snapshots)
 _TRACEBACKS = 3  # callback errors logged with a full traceback before summarising
 _ERROR_SUMMARY_S = 10.0
 
@@ -62,7 +60,6 @@ class ComponentProxyActor(pykka.ThreadingActor):
         self.inbox = inbox
         self.registry = registry
         self.error_policy = error_policy
-        self._seen: dict[str | None, tuple[deque[int], set[int]]] = {}
         self._last_error_log = 0.0
 
     def on_start(self) -> None:
@@ -122,29 +119,10 @@ class ComponentProxyActor(pykka.ThreadingActor):
                     entries = (*(entries or ()), *wildcard)
             if not entries:
                 continue
-            if ev.type == "trade" and self._is_duplicate(ev):
-                continue
             for entry in entries:
                 self._deliver(entry, ev)
         if more:
             self.actor_ref.tell(DRAIN)
-
-    def _is_duplicate(self, ev: Any) -> bool:
-        sid = ev.sequential_id
-        if sid is None:
-            return False
-        slot = self._seen.get(ev.code)
-        if slot is None:
-            slot = self._seen[ev.code] = (deque(), set())
-        order, seen = slot
-        if sid in seen:
-            self.inbox.duplicates += 1
-            return True
-        order.append(sid)
-        seen.add(sid)
-        if len(order) > _RECENT_TRADES:
-            seen.discard(order.popleft())
-        return False
 
     def _deliver(self, entry: SubEntry, ev: Any) -> None:
         if ev.type == "orderbook":

@@ -119,17 +119,16 @@ class ComponentInbox:
         self.conflated = 0
         self.dropped = 0
         self.errors = 0
-        self.duplicates = 0
 
     # -- reader thread ---------------------------------------------------------------------
 
     def put(self, ev: Any) -> bool:
-        """Queue one event; returns False when the component actor is dead.
+        """Queue one event; returns True when the component must be woken (call
+        :meth:`wake`, now or after a batch: the reader wakes once per socket read).
 
-        Runs in: a connection's reader thread.
+        Runs in: a connection's reader thread (or the REST fallback's).
         """
         t = ev.type
-        wake = False
         with self._lock:
             self.received += 1
             if t in _CONFLATED:
@@ -137,7 +136,7 @@ class ComponentInbox:
                 if key in self._latest:
                     self._latest[key] = ev
                     self.conflated += 1
-                    return True
+                    return False
                 self._latest[key] = ev
                 self._order.append(key)
             elif t in _PRIVATE:
@@ -156,17 +155,16 @@ class ComponentInbox:
                             self.dropped,
                             "trade/candle",
                         )
-                    return True
+                    return False
                 self._bounded += 1
                 self._order.append(ev)
-            if not self._scheduled:
-                self._scheduled = True
-                wake = True
-        if wake:
-            return self._wake()
-        return True
+            if self._scheduled:
+                return False
+            self._scheduled = True
+            return True
 
-    def _wake(self) -> bool:
+    def wake(self) -> bool:
+        """Tell the component to drain; False when its actor is dead."""
         ref = self.actor_ref
         if ref is None:
             return False
@@ -213,5 +211,4 @@ class ComponentInbox:
             "conflated": self.conflated,
             "dropped": self.dropped,
             "errors": self.errors,
-            "duplicates": self.duplicates,
         }

@@ -41,6 +41,7 @@ from .ratelimit import RateLimiter
 log = logging.getLogger(__name__)
 
 _session_ids = itertools.count(1)
+_WAKE_EVERY = 256  # events: under a continuous flood, wake components at least this often
 
 
 @dataclass(eq=False)
@@ -266,7 +267,17 @@ class Reader(threading.Thread):
         by_type = stats.events_by_type
         private = self._private
         monotonic = time.monotonic
+        to_wake: set[ComponentInbox] = set()
+        since_wake = 0
         while True:
+            # Wake the components once per socket read, not once per event: when nothing is
+            # buffered the next recv() blocks, so everything decoded so far is handed over now.
+            if to_wake and (since_wake >= _WAKE_EVERY or not getattr(ws, "buffered_bytes", 0)):
+                for inbox in to_wake:
+                    if not inbox.wake():
+                        self._dead(inbox)
+                to_wake.clear()
+                since_wake = 0
             try:
                 frame = ws.recv()
             except Exception as exc:  # closed, reset, protocol error: reconnect in every case
@@ -296,9 +307,10 @@ class Reader(threading.Thread):
                 if targets:
                     stats.events += 1
                     by_type[t] = by_type.get(t, 0) + 1
+                    since_wake += 1
                     for inbox in targets:
-                        if not inbox.put(ev):
-                            self._dead(inbox)
+                        if inbox.put(ev):
+                            to_wake.add(inbox)
                 elif isinstance(ev, StatusEvent):
                     session.last_status = session.last_frame
                 elif isinstance(ev, (ServerErrorEvent, ListSubscriptionsEvent)):
@@ -318,7 +330,7 @@ class Reader(threading.Thread):
         if ev.type == "myOrder":
             targets = (*targets, *routes.get(("myOrder", None), ()))
         for inbox in targets:
-            if not inbox.put(ev):
+            if inbox.put(ev) and not inbox.wake():
                 self._dead(inbox)
 
     def _dead(self, inbox: ComponentInbox) -> None:

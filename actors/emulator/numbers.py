@@ -80,7 +80,7 @@ def plain_int(value: Decimal) -> str:
     """Integral values without a fraction (``116606000``), others plain (``0.5``)."""
     if value == value.to_integral_value():
         return str(int(value))
-    return format(value.normalize(), "f")
+    return format(value.normalize(_CTX), "f")
 
 
 def scale8(value: Decimal) -> str:
