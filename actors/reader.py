@@ -5,10 +5,12 @@ Decoded events go straight to the component inboxes named by the routing table t
 pushed (one hop from socket to component); control values (server errors, LIST_SUBSCRIPTIONS
 replies) are told to the ConnectionActor.
 
-Reconnect: capped exponential backoff with jitter (``reconnect_min_s * 2**n``, capped at
+Reconnect: the first attempt after a session that lived ``stable_after_s`` is immediate; then
+capped exponential backoff with jitter (``reconnect_min_s * 2**n``, capped at
 ``reconnect_max_s``, times a random factor in [0.5, 1]); the failure count resets when a
-session lived ``stable_after_s``; connects go through the process-wide connect limiter; never
-gives up. The thread connects only while the endpoint has wishes (``want``).
+session lived ``stable_after_s``; connects go through the process-wide connect limiter (so even
+an immediate retry cannot exceed Upbit's connect rate); never gives up. The thread connects
+only while the endpoint has wishes (``want``).
 
 Runs in: the reader thread, except ``request_stop``/``kick``/``abort_session`` (any thread).
 """
@@ -180,7 +182,11 @@ class Reader(threading.Thread):
         return self._stopping.wait(max(0.0, seconds))
 
     def _backoff(self) -> float:
-        base = min(self._max, self._min * (2 ** max(0, self._failures - 1)))
+        """0 for the first retry after a stable session (a healthy link that just dropped is
+        worth one immediate attempt), then min * 2**(n-2) capped at max, times [0.5, 1]."""
+        if self._failures <= 1:
+            return 0.0
+        base = min(self._max, self._min * (2 ** (self._failures - 2)))
         return base * random.uniform(0.5, 1.0)
 
     def _run(self) -> None:

@@ -247,3 +247,16 @@ def test_list_subscriptions_reports_the_current_set_in_default_shape(emulator, o
     records = emulator.stats().requests
     assert [r.kind for r in records] == ["list", "subscribe", "list"]
     assert records[1].subscriptions[0][:2] == ("ticker", ("KRW-BTC", "KRW-ETH"))
+
+
+# ---------------------------------------------------------------- number spelling pass-through
+
+
+@pytest.mark.parametrize(("emulator", "exponent"), [({"spelling": "java"}, True),
+                                                     ({"spelling": "plain"}, False)],
+                         indirect=["emulator"])
+def test_the_spelling_setting_reaches_the_wire(emulator, open_ws, exponent):
+    probe = open_ws(emulator.ws_url)
+    probe.send_json(req({"type": "orderbook", "codes": ["KRW-BTC.1"]}))
+    raw = probe.recv_frame().data
+    assert (b'"ask_price":1.' in raw and b"E8" in raw) == exponent

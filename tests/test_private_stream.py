@@ -38,7 +38,7 @@ class Log:
 def _crossing_bid(hub, emulator, market: str = "KRW-BTC"):
     """A limit bid that takes the best ask level fully and half of the next one."""
     book = emulator.call(lambda core: core.market.book(market))
-    (ask0, _, size0, _), (ask1, _, size1, _) = book[0], book[1]
+    (_, _, size0, _), (ask1, _, size1, _) = book[0], book[1]
     volume = size0 + (size1 / 2).quantize(Decimal("0.00000001"))
     return hub.rest.place_order(market, "bid", volume=str(volume), price=str(ask1))
 
