@@ -48,7 +48,7 @@ from .messages import (
     SetRoutes,
     WishKey,
 )
-from .private_fallback import LinkDown, LinkIdle, LinkUp
+from .private_fallback import LinkDown, LinkIdle, LinkResync, LinkUp
 from .protocol.errors import AuthError, CredentialsError, HubError, ServerError
 from .protocol.events import ListSubscriptionsEvent, ServerErrorEvent
 from .protocol.requests import TypeRequest, encode_list_subscriptions, encode_request
@@ -60,6 +60,7 @@ from .reader import (
     Disconnected,
     Reader,
     Session,
+    SilenceEnded,
     describe_error,
     is_auth_failure,
 )
@@ -230,6 +231,9 @@ class ConnectionActor(pykka.ThreadingActor):
             self._control(message.session, message.value)
         elif isinstance(message, ListSubscriptions):
             self._list_subscriptions(message.done)
+        elif isinstance(message, SilenceEnded):
+            if self.fallback is not None and self.desired is not None:
+                self.fallback.tell(LinkResync())
         elif isinstance(message, DeliverEvents):
             if self.reader is not None:
                 for ev in message.events:

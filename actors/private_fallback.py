@@ -57,6 +57,11 @@ class LinkIdle:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkResync:
+    """The link stayed up but went silent for a while: reconcile once."""
+
+
+@dataclass(frozen=True, slots=True)
 class _Check:
     epoch: int
 
@@ -122,6 +127,9 @@ class PrivateFallbackActor(pykka.ThreadingActor):
             self._down(message)
         elif isinstance(message, LinkUp):
             self._up()
+        elif isinstance(message, LinkResync):
+            if self.mode == "live" and self.tracker.seeded:
+                self._poll()
         elif isinstance(message, LinkIdle):
             self._set_mode("idle")
             self.down_since = None

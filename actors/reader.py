@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 _session_ids = itertools.count(1)
 _WAKE_EVERY = 256  # events: under a continuous flood, wake components at least this often
+_SILENCE_MIN_S = 0.25  # a socket silent this long (and 20x its usual gap) may have lost data
 
 
 @dataclass(eq=False)
@@ -59,6 +60,8 @@ class Session:
     sent_keys: frozenset[Any] = frozenset()
     last_send_at: float = 0.0
     closed_reason: str = ""
+    interval: float = 1.0  # moving average of the time between frames
+    frames: int = 0
 
     def abort(self, reason: str) -> None:
         """Wake the reader out of ``recv`` and drop the socket. Runs in: any thread."""
@@ -103,6 +106,12 @@ class Disconnected:
 @dataclass(frozen=True, slots=True)
 class ConnectFailed:
     error: Exception
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceEnded:
+    session: Session
+    silence: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +284,7 @@ class Reader(threading.Thread):
         monotonic = time.monotonic
         to_wake: set[ComponentInbox] = set()
         since_wake = 0
+        gapfill = self.gapfill
         while True:
             # Wake the components once per socket read, not once per event: when nothing is
             # buffered the next recv() blocks, so everything decoded so far is handed over now.
@@ -288,8 +298,18 @@ class Reader(threading.Thread):
                 frame = ws.recv()
             except Exception as exc:  # closed, reset, protocol error: reconnect in every case
                 return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            session.last_frame = monotonic()
+            now = monotonic()
+            silence = now - session.last_frame
+            session.last_frame = now
             stats.frames += 1
+            if private and not session.frames:
+                # first frame on a new private socket: reconcile again now, in case the new
+                # socket was itself silent for a while after the request went out
+                self._tell(SilenceEnded(session, silence))
+            elif silence > _SILENCE_MIN_S:
+                self._silence_ended(session, silence)
+            session.frames += 1
+            session.interval += 0.05 * (min(silence, 60.0) - session.interval)
             try:
                 events = decode(frame)
             except FrameDecodeError as exc:
@@ -298,7 +318,6 @@ class Reader(threading.Thread):
                 continue
             routes = self.routes
             admit = self.admit
-            gapfill = self.gapfill
             for ev in events:
                 t = getattr(ev, "type", None)
                 if t == "trade" and gapfill is not None and not gapfill.admit(ev):
@@ -325,6 +344,20 @@ class Reader(threading.Thread):
                     self._tell(ControlFrame(session, ev))
                 elif isinstance(ev, UnknownEvent):
                     stats.unknown += 1
+
+    def _silence_ended(self, session: Session, silence: float) -> None:
+        """A socket went silent and came back without dropping: whatever the server did not
+        send meanwhile is lost as surely as in a drop, so look for what was missed (trades
+        over REST on the public socket; a REST reconciliation on the private one)."""
+        if silence < (3 if self._private else 20) * session.interval:
+            return  # a quiet stream: silence is normal
+        log.warning("%s: %.1fs of silence; checking over REST for what was missed",
+                    self.name, silence)
+        if self._private:
+            self._tell(SilenceEnded(session, silence))
+        elif self.gapfill is not None:
+            trade_codes = [c for (t, c) in self.routes if t == "trade" and c]
+            self.gapfill.session_started(trade_codes, self.route, active_within=60.0)
 
     def route(self, ev: Any) -> None:
         """Deliver one event built elsewhere (REST reconciliation) like a received one.
