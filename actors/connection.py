@@ -64,6 +64,7 @@ from .reader import (
     describe_error,
     is_auth_failure,
 )
+from .timers import tell_later
 
 log = logging.getLogger(__name__)
 
@@ -196,15 +197,7 @@ class ConnectionActor(pykka.ThreadingActor):
                 fut.set_exception(HubError(f"the hub stopped ({self.options.endpoint})"))
 
     def _schedule_tick(self) -> None:
-        ref = self.actor_ref
-
-        def tell() -> None:
-            try:
-                ref.tell(_Tick())
-            except pykka.ActorDeadError:
-                pass
-
-        self.call_later(self._tick_period, tell)
+        tell_later(self.call_later, self._tick_period, self.actor_ref, _Tick())
 
     # -- messages ----------------------------------------------------------------------------
 
@@ -356,15 +349,7 @@ class ConnectionActor(pykka.ThreadingActor):
         if self.flush_scheduled:
             return
         self.flush_scheduled = True
-        ref = self.actor_ref
-
-        def tell() -> None:
-            try:
-                ref.tell(_Flush())
-            except pykka.ActorDeadError:
-                pass
-
-        self.call_later(delay, tell)
+        tell_later(self.call_later, delay, self.actor_ref, _Flush())
 
     def _encode(self, entries: tuple[RequestEntry, ...], session: Session) -> bytes:
         groups: dict[tuple[str, int | None, str], list[str]] = {}
@@ -480,8 +465,8 @@ class ConnectionActor(pykka.ThreadingActor):
             done.set_exception(HubError(f"{self.options.endpoint} connection is not up"))
             return
         if not self.limiter.try_acquire():
-            ref = self.actor_ref
-            self.call_later(self.limiter.delay(), lambda: ref.tell(ListSubscriptions(done)))
+            tell_later(self.call_later, self.limiter.delay(), self.actor_ref,
+                       ListSubscriptions(done))
             return
         try:
             session.ws.send(encode_list_subscriptions(fmt=self.options.fmt))

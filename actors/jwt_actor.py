@@ -26,6 +26,7 @@ import pykka
 from .messages import GetStatus, Ping
 from .protocol.auth import mint
 from .protocol.errors import CredentialsError
+from .timers import tell_later
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +89,9 @@ class JWTActor(pykka.ThreadingActor):
     def _premint(self) -> None:
         self._ready = (self._sign(""), time.monotonic())
         if self._call_later is not None:
-            ref = self.actor_ref
-
-            def tell() -> None:
-                try:
-                    ref.tell(_Refresh())
-                except pykka.ActorDeadError:
-                    pass
-
-            self._call_later(0.8 * self._auth.token_lifetime_s, tell)
+            tell_later(
+                self._call_later, 0.8 * self._auth.token_lifetime_s, self.actor_ref, _Refresh()
+            )
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, MintToken):

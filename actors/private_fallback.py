@@ -32,6 +32,7 @@ import pykka
 from .messages import GetStatus, Ping
 from .private_state import PrivateStateTracker
 from .protocol.errors import AuthError, RateLimitedError, UpbitHubError
+from .timers import tell_later
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +107,7 @@ class PrivateFallbackActor(pykka.ThreadingActor):
     # -- scheduling ----------------------------------------------------------------------------
 
     def _later(self, delay: float, message: Any) -> None:
-        ref = self.actor_ref
-
-        def tell() -> None:
-            try:
-                ref.tell(message)
-            except pykka.ActorDeadError:
-                pass
-
-        self.call_later(delay, tell)
+        tell_later(self.call_later, delay, self.actor_ref, message)
 
     def _set_mode(self, mode: str) -> None:
         if mode != self.mode:

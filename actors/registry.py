@@ -44,6 +44,7 @@ from .messages import (
     Wish,
     WishKey,
 )
+from .timers import tell_later
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +108,7 @@ class SubscriptionRegistryActor(pykka.ThreadingActor):
         self._schedule_sweep()
 
     def _schedule_sweep(self) -> None:
-        ref = self.actor_ref
-
-        def tell() -> None:
-            try:
-                ref.tell(_Sweep())
-            except pykka.ActorDeadError:
-                pass
-
-        self.call_later(self.sweep_s, tell)
+        tell_later(self.call_later, self.sweep_s, self.actor_ref, _Sweep())
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, Subscribe):
@@ -222,15 +215,7 @@ class SubscriptionRegistryActor(pykka.ThreadingActor):
         if state.flush_scheduled:
             return
         state.flush_scheduled = True
-        ref = self.actor_ref
-
-        def tell() -> None:
-            try:
-                ref.tell(_Flush(endpoint))
-            except pykka.ActorDeadError:
-                pass
-
-        self.call_later(self.coalesce_s, tell)
+        tell_later(self.call_later, self.coalesce_s, self.actor_ref, _Flush(endpoint))
 
     # -- the merged request ------------------------------------------------------------------
 

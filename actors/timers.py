@@ -15,8 +15,29 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
+
+import pykka
 
 log = logging.getLogger(__name__)
+
+CallLater = Callable[[float, Callable[[], object]], object]
+
+
+def tell_later(call_later: CallLater, delay: float, ref: Any, message: Any) -> None:
+    """Schedule ``ref.tell(message)`` after ``delay`` s; an actor that died meanwhile is fine.
+
+    The way an actor sends itself a message later (actors never sleep). Runs in: any thread;
+    the tell happens in the timer thread.
+    """
+
+    def tell() -> None:
+        try:
+            ref.tell(message)
+        except pykka.ActorDeadError:
+            pass
+
+    call_later(delay, tell)
 
 
 class TimerHandle:

@@ -146,3 +146,21 @@ def make_hub() -> Iterator[Callable[..., object]]:
 def hub(emulator: object, make_hub: Callable[..., object]) -> object:
     """A started Hub on the ``emulator`` fixture."""
     return make_hub(emulator)
+
+
+@pytest.fixture
+def open_ws() -> Iterator[Callable[..., object]]:
+    """``open_ws(url, **kw)``: a plain websocket-client probe (``WsProbe``) of the emulator,
+    closed after the test."""
+    from upbit_hub.actors.emulator.ws_client import WsProbe
+
+    probes: list = []
+
+    def open_(url: str, **kw: object) -> object:
+        probe = WsProbe.connect(url, **kw)
+        probes.append(probe)
+        return probe
+
+    yield open_
+    for p in probes:
+        p.close()

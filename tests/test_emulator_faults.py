@@ -25,20 +25,6 @@ def bearer():
     return [f"Authorization: Bearer {mint_token(CREDS, str(uuid.uuid4()))}"]
 
 
-@pytest.fixture
-def open_ws():
-    probes: list[WsProbe] = []
-
-    def open_(url: str, **kw) -> WsProbe:
-        probe = WsProbe.connect(url, **kw)
-        probes.append(probe)
-        return probe
-
-    yield open_
-    for p in probes:
-        p.close()
-
-
 def streaming(emulator, open_ws) -> WsProbe:
     probe = open_ws(emulator.ws_url)
     probe.send_json(TRADES)

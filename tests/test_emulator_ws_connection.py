@@ -11,23 +11,7 @@ import websocket
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.sync.client import connect as ws_connect
 
-from upbit_hub.actors.emulator.ws_client import WsProbe
-
 SUB_TICKER = [{"ticket": "t"}, {"type": "ticker", "codes": ["KRW-BTC"]}]
-
-
-@pytest.fixture
-def open_ws():
-    probes: list[WsProbe] = []
-
-    def open_(url: str, **kw) -> WsProbe:
-        probe = WsProbe.connect(url, **kw)
-        probes.append(probe)
-        return probe
-
-    yield open_
-    for p in probes:
-        p.close()
 
 
 def test_the_upgrade_response_carries_remaining_req_and_limit_by_ip(emulator, open_ws):

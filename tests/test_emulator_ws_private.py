@@ -14,27 +14,12 @@ from upbit_hub.actors.emulator.auth import (
     Credentials,
     mint_token,
 )
-from upbit_hub.actors.emulator.ws_client import WsProbe
 
 CREDS = Credentials(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY)
 
 
 def bearer(alg="HS512", creds=CREDS):
     return [f"Authorization: Bearer {mint_token(creds, str(uuid.uuid4()), alg=alg)}"]
-
-
-@pytest.fixture
-def open_ws():
-    probes: list[WsProbe] = []
-
-    def open_(url: str, **kw) -> WsProbe:
-        probe = WsProbe.connect(url, **kw)
-        probes.append(probe)
-        return probe
-
-    yield open_
-    for p in probes:
-        p.close()
 
 
 def subscribe(probe, request, fmt="DEFAULT"):

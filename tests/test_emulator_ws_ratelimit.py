@@ -5,24 +5,8 @@ from __future__ import annotations
 import pytest
 import websocket
 
-from upbit_hub.actors.emulator.ws_client import WsProbe
-
 SUB = [{"ticket": "t"}, {"type": "trade", "codes": ["KRW-NOPE"]}]  # valid, but no data
 LIST = [{"ticket": "t"}, {"method": "LIST_SUBSCRIPTIONS"}]
-
-
-@pytest.fixture
-def open_ws():
-    probes: list[WsProbe] = []
-
-    def open_(url: str, **kw) -> WsProbe:
-        probe = WsProbe.connect(url, **kw)
-        probes.append(probe)
-        return probe
-
-    yield open_
-    for p in probes:
-        p.close()
 
 
 def test_a_sixth_message_within_a_second_gets_too_many_requests_then_close_1000(

@@ -4,22 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from upbit_hub.actors.emulator.ws_client import WsProbe
-
-
-@pytest.fixture
-def open_ws():
-    probes: list[WsProbe] = []
-
-    def open_(url: str, **kw) -> WsProbe:
-        probe = WsProbe.connect(url, **kw)
-        probes.append(probe)
-        return probe
-
-    yield open_
-    for p in probes:
-        p.close()
-
 
 def req(*types, ticket="t", fmt=None):
     out = [{"ticket": ticket}, *types]
