@@ -8,9 +8,8 @@ handles commands and timing only:
   and the per-connection limiter (default 4/s and 90/min, Upbit allows 5 and 100) allows; a
   newer request replaces one still waiting (latest wins). After every reconnect the current
   request is sent again (with snapshots), so subscriptions survive drops.
-- Keys already on this socket are re-sent with ``is_only_realtime`` so an unrelated change does
-  not replay snapshots (trade keys stay realtime-only even for a new subscriber: the snapshot of
-  a trade is just the last trade again).
+- Which flags each key gets (snapshot, realtime only, snapshot only) is decided in
+  :mod:`~upbit_hub.actors.wire_request`.
 - Keepalive: a WebSocket ping every ``ping_interval_s`` and one text ``PING`` per socket, which
   makes Upbit send ``{"status":"UP"}`` every 10 s; the staleness watchdog reconnects a public
   socket with wishes that has been silent for ``stale_after_s`` (and a private one only after it
@@ -37,6 +36,10 @@ import pykka
 
 from .messages import (
     PRIVATE,
+    AttachFallback,
+    AttachRegistry,
+    ConnectionOptions,
+    DeliverEvents,
     EndpointError,
     GetStatus,
     ListSubscriptions,
@@ -51,7 +54,7 @@ from .messages import (
 from .private_fallback import LinkDown, LinkIdle, LinkResync, LinkUp
 from .protocol.errors import AuthError, CredentialsError, HubError, ServerError
 from .protocol.events import ListSubscriptionsEvent, ServerErrorEvent
-from .protocol.requests import TypeRequest, encode_list_subscriptions, encode_request
+from .protocol.requests import encode_list_subscriptions, encode_request
 from .ratelimit import RateLimiter
 from .reader import (
     Connected,
@@ -65,6 +68,7 @@ from .reader import (
     is_auth_failure,
 )
 from .timers import tell_later
+from .wire_request import build_request
 
 log = logging.getLogger(__name__)
 
@@ -80,25 +84,6 @@ class _Flush:
 @dataclass(frozen=True, slots=True)
 class _Tick:
     pass
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionOptions:
-    """How one endpoint connects; built by the hub from the settings."""
-
-    endpoint: str
-    url: str
-    fmt: str = "SIMPLE"
-    compression: bool = True
-    ping_interval_s: float = 20.0
-    stale_after_s: float = 15.0
-    reconnect_min_s: float = 0.5
-    reconnect_max_s: float = 30.0
-    stable_after_s: float = 60.0
-    messages_per_s: float = 4.0
-    messages_per_min: int = 90
-    connect_timeout_s: float = 10.0
-    auth_backoff_s: float = 30.0
 
 
 class ConnectionActor(pykka.ThreadingActor):
@@ -352,43 +337,12 @@ class ConnectionActor(pykka.ThreadingActor):
         tell_later(self.call_later, delay, self.actor_ref, _Flush())
 
     def _encode(self, entries: tuple[RequestEntry, ...], session: Session) -> bytes:
-        groups: dict[tuple[str, int | None, str], list[str]] = {}
-        all_markets: set[str] = set()
-        for entry in entries:
-            key = entry.key
-            if entry.snapshot_only:
-                mode = "snapshot"
-            elif key in session.sent_keys and (key.type == "trade" or key not in self.fresh):
-                mode = "realtime"
-            else:
-                mode = "both"
-            slot = groups.setdefault((key.type, key.level, mode), [])
-            if key.code is None:
-                all_markets.add(key.type)
-            elif key.type == "orderbook" and entry.depth:
-                slot.append(f"{key.code}.{entry.depth}")
-            else:
-                slot.append(key.code)
-        if self.options.endpoint == PRIVATE:
-            # Upbit replaces the set and warns against many private sockets: myOrder and
-            # myAsset always travel together in one request.
-            for type_ in ("myOrder", "myAsset"):
-                if not any(k[0] == type_ for k in groups):
-                    groups[(type_, None, "both")] = []
-                    all_markets.add(type_)
-        types: list[TypeRequest] = []
-        for (type_, level, mode), codes in groups.items():
-            if type_ in all_markets:
-                codes = []  # myOrder without codes means all markets
-            types.append(
-                TypeRequest(
-                    type=type_,
-                    codes=tuple(codes),
-                    is_only_snapshot=mode == "snapshot",
-                    is_only_realtime=mode == "realtime" and type_ not in ("myOrder", "myAsset"),
-                    level=level,
-                )
-            )
+        types = build_request(
+            entries,
+            on_socket=session.sent_keys,
+            fresh=self.fresh,
+            private=self.options.endpoint == PRIVATE,
+        )
         return encode_request(types, fmt=self.options.fmt)
 
     def _resolve_waiters(self, generation: int) -> None:
@@ -501,25 +455,3 @@ class ConnectionActor(pykka.ThreadingActor):
             "wire": sorted(f"{k.type}:{k.code}" for k in (session.sent_keys if session else ())),
             "gapfill": self.gapfill.stats() if self.gapfill is not None else {},
         }
-
-
-@dataclass(frozen=True, slots=True)
-class AttachRegistry:
-    """Tells a connection which registry to report to (sent once at start-up)."""
-
-    registry: pykka.ActorRef[Any]
-
-
-@dataclass(frozen=True, slots=True)
-class AttachFallback:
-    """Tells the private connection which fallback actor follows its link state."""
-
-    fallback: pykka.ActorRef[Any]
-
-
-@dataclass(frozen=True, slots=True)
-class DeliverEvents:
-    """Events reconstructed over REST, to be routed like received ones."""
-
-    events: tuple[Any, ...]
-

@@ -27,17 +27,21 @@ from typing import Any
 import pykka
 
 from .component import ComponentProxyActor
-from .connection import (
-    AttachFallback,
-    AttachRegistry,
-    ConnectionActor,
-    ConnectionOptions,
-    DeliverEvents,
-)
+from .connection import ConnectionActor
 from .gapfill import TradeGapFiller
 from .inbox import ComponentInbox
 from .jwt_actor import JWTActor, MintToken
-from .messages import PRIVATE, PUBLIC, GetStatus, ListSubscriptions, Ping
+from .messages import (
+    PRIVATE,
+    PUBLIC,
+    AttachFallback,
+    AttachRegistry,
+    ConnectionOptions,
+    DeliverEvents,
+    GetStatus,
+    ListSubscriptions,
+    Ping,
+)
 from .private_fallback import PrivateFallbackActor
 from .private_state import PrivateStateTracker
 from .protocol.errors import HubError

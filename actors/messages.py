@@ -164,3 +164,47 @@ class ListSubscriptions:
     """Ask a connection to send LIST_SUBSCRIPTIONS; ``done`` gets the reply."""
 
     done: Future[Any] = field(default_factory=Future)
+
+
+# --- hub -> connection (start-up) ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionOptions:
+    """How one endpoint connects; built by the hub from the settings."""
+
+    endpoint: str
+    url: str
+    fmt: str = "SIMPLE"
+    compression: bool = True
+    ping_interval_s: float = 20.0
+    stale_after_s: float = 15.0
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    stable_after_s: float = 60.0
+    messages_per_s: float = 4.0
+    messages_per_min: int = 90
+    connect_timeout_s: float = 10.0
+    auth_backoff_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class AttachRegistry:
+    """Tells a connection which registry to report to (sent once at start-up)."""
+
+    registry: Any
+
+
+@dataclass(frozen=True, slots=True)
+class AttachFallback:
+    """Tells the private connection which fallback actor follows its link state."""
+
+    fallback: Any
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverEvents:
+    """Events reconstructed over REST, to be routed like received ones."""
+
+    events: tuple[Any, ...]
+
