@@ -51,7 +51,6 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import websocket
@@ -60,6 +59,11 @@ from websocket import (
     WebSocketTimeoutException,
 )
 
+from upbit_hub.actors.protocol.deflate_params import (
+    EXTENSION_OFFER,
+    DeflateParams,
+    parse_extension_response,
+)
 from upbit_hub.actors.protocol.errors import ProtocolError
 
 # ---------------------------------------------------------------------------------------------
@@ -94,7 +98,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-EXTENSION_OFFER = "permessage-deflate; client_max_window_bits"
 _TAIL = b"\x00\x00\xff\xff"  # RFC 7692 7.2.2: removed by the sender, appended by us
 _READ_SIZE = 65536  # one socket read serves ~200 Upbit frames
 _MAX_READ = 1 << 20  # cap per read while collecting a big frame (avoids huge allocations)
@@ -106,97 +109,6 @@ _CLOSE_INVALID_PAYLOAD = 1007
 _CLOSE_TOO_BIG = 1009
 MAX_FRAME_BYTES = 1 << 28  # 256 MiB: refuse absurd lengths instead of reading forever
 _ECHOABLE = frozenset((1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014))
-
-
-@dataclass(frozen=True, slots=True)
-class DeflateParams:
-    """The permessage-deflate parameters the server accepted (RFC 7692 section 7.1).
-
-    ``server_*`` describe the frames we receive, ``client_*`` the frames we would compress
-    (we never compress, so those two are only recorded).
-    """
-
-    server_no_context_takeover: bool = False
-    client_no_context_takeover: bool = False
-    server_max_window_bits: int = 15
-    client_max_window_bits: int = 15
-
-
-def _split_params(text: str) -> list[tuple[str, str | None]]:
-    """``"a; b=1; c=\\"9\\""`` -> ``[("a", None), ("b", "1"), ("c", "9")]`` (names lower-cased)."""
-    out: list[tuple[str, str | None]] = []
-    for part in text.split(";"):
-        part = part.strip()
-        if not part:
-            raise ProtocolError(f"empty parameter in Sec-WebSocket-Extensions: {text!r}")
-        name, eq, value = part.partition("=")
-        name = name.strip().lower()
-        if not eq:
-            out.append((name, None))
-            continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] == '"':
-            value = value[1:-1]
-        out.append((name, value))
-    return out
-
-
-def _window_bits(name: str, value: str | None) -> int:
-    if value is None or not value.isdigit() or value != value.lstrip("0") or not (
-        8 <= int(value) <= 15
-    ):
-        raise ProtocolError(
-            f"server sent {name}={value!r} in Sec-WebSocket-Extensions; RFC 7692 requires "
-            f"an integer 8..15"
-        )
-    return int(value)
-
-
-def parse_extension_response(value: str | None, *, offered: bool) -> DeflateParams | None:
-    """Check the server's ``Sec-WebSocket-Extensions`` answer against what we offered.
-
-    Returns the accepted parameters, or None when the server declined (no header). Raises
-    :class:`ProtocolError` when the server names an extension we did not offer, repeats one,
-    or sends unknown, repeated or out-of-range parameters.
-
-    >>> parse_extension_response("permessage-deflate; server_max_window_bits=10", offered=True)
-    DeflateParams(server_no_context_takeover=False, client_no_context_takeover=False, \
-server_max_window_bits=10, client_max_window_bits=15)
-
-    Runs in: the thread that connects.
-    """
-    if value is None or not value.strip():
-        return None
-    if not offered:
-        raise ProtocolError(
-            f"server answered with extension(s) {value!r} although none was offered"
-        )
-    elements = [e for e in value.split(",")]
-    if len(elements) != 1:
-        raise ProtocolError(
-            f"server accepted {len(elements)} extensions ({value!r}); only one "
-            f"permessage-deflate was offered"
-        )
-    params = _split_params(elements[0])
-    name = params[0][0]
-    if name != "permessage-deflate" or params[0][1] is not None:
-        raise ProtocolError(f"server accepted extension {elements[0].strip()!r}, not offered")
-    seen: dict[str, str | None] = {}
-    for pname, pvalue in params[1:]:
-        if pname in seen:
-            raise ProtocolError(f"parameter {pname!r} repeated in {value!r}")
-        seen[pname] = pvalue
-    kwargs: dict[str, Any] = {}
-    for pname, pvalue in seen.items():
-        if pname in ("server_no_context_takeover", "client_no_context_takeover"):
-            if pvalue is not None:
-                raise ProtocolError(f"{pname} takes no value, got {pvalue!r} in {value!r}")
-            kwargs[pname] = True
-        elif pname in ("server_max_window_bits", "client_max_window_bits"):
-            kwargs[pname] = _window_bits(pname, pvalue)
-        else:
-            raise ProtocolError(f"unknown permessage-deflate parameter {pname!r} in {value!r}")
-    return DeflateParams(**kwargs)
 
 
 class DeflateWebSocket(websocket.WebSocket):
