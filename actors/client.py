@@ -291,6 +291,8 @@ class WebSocketClientProxy:
             raise HubError(f"component {self.component_id!r} is no longer running")
 
     def _check_keys(self) -> None:
+        if not self._hub.settings.private.enabled:
+            raise HubError("private streams are disabled ([private] enabled = false)")
         self._hub.settings.auth.read_keys(self._hub.environ)
 
     def _subscribe(

@@ -125,8 +125,7 @@ class Hub:
             self.jwt = JWTActor.start(s.auth, self.environ, call_later)
             self.jwt.ask(Ping(), timeout=timeout)
             rest = self.rest
-            self.connections[PUBLIC] = _start(
-                ConnectionActor,
+            self.connections[PUBLIC] = ConnectionActor.start(
                 self._options(PUBLIC, s.upbit.websocket_url),
                 call_later=call_later,
                 connect_limiter=limiter,
@@ -134,8 +133,7 @@ class Hub:
                     lambda code, count, cursor: rest.get_trades(code, count, cursor)
                 ),
             )
-            self.connections[PRIVATE] = _start(
-                ConnectionActor,
+            self.connections[PRIVATE] = ConnectionActor.start(
                 self._options(PRIVATE, s.upbit.private_websocket_url),
                 call_later=call_later,
                 connect_limiter=limiter,
@@ -154,8 +152,7 @@ class Hub:
             private.tell(AttachFallback(self.fallback))
             for ref in self.connections.values():
                 ref.ask(Ping(), timeout=timeout)
-            self.registry = _start(
-                SubscriptionRegistryActor,
+            self.registry = SubscriptionRegistryActor.start(
                 dict(self.connections),
                 call_later,
                 coalesce_s=s.hub.coalesce_ms / 1000.0,
@@ -213,7 +210,7 @@ class Hub:
         inbox = ComponentInbox(
             key, component_id, capacity or self.settings.hub.trade_queue_size
         )
-        ref = _start(ComponentProxyActor, inbox, self.registry, error_policy)
+        ref = ComponentProxyActor.start(inbox, self.registry, error_policy)
         inbox.actor_ref = ref
         with self._lock:
             self.components[key] = ref
@@ -246,10 +243,6 @@ class Hub:
         done: Future[Any] = Future()
         self.connections[endpoint].tell(ListSubscriptions(done))
         return done.result(timeout)
-
-
-def _start(cls: type[pykka.ThreadingActor], *args: Any, **kwargs: Any) -> pykka.ActorRef[Any]:
-    return cls.start(*args, **kwargs)
 
 
 def _stop(ref: pykka.ActorRef[Any], timeout: float) -> None:
