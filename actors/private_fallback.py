@@ -31,7 +31,7 @@ import pykka
 
 from .messages import GetStatus, Ping
 from .private_state import PrivateStateTracker
-from .protocol.errors import AuthError, RateLimitedError, UpbitHubError
+from .protocol.errors import AuthError, RateLimitedError, RestError, UpbitHubError
 from .timers import tell_later
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,7 @@ class PrivateFallbackActor(pykka.ThreadingActor):
         self.epoch = 0  # bumps on every mode change; stale timers see a different epoch
         self.down_since: float | None = None
         self.seed_ms: int | None = None
+        self.gap_start_ms: int | None = None  # wall time the link went down (closed-order window)
         self.polls = 0
         self.rest_requests = 0
         self.started_polling_at: float | None = None
@@ -122,6 +123,8 @@ class PrivateFallbackActor(pykka.ThreadingActor):
             self._up()
         elif isinstance(message, LinkResync):
             if self.mode == "live" and self.tracker.seeded:
+                if self.gap_start_ms is None:  # silent but never down: look back a little
+                    self.gap_start_ms = int(time.time() * 1000) - 30_000
                 self._poll()
         elif isinstance(message, LinkIdle):
             self._set_mode("idle")
@@ -148,6 +151,8 @@ class PrivateFallbackActor(pykka.ThreadingActor):
         return None
 
     def _down(self, msg: LinkDown) -> None:
+        if self.gap_start_ms is None:
+            self.gap_start_ms = int(time.time() * 1000)
         if self.mode == "polling":
             return
         if self.down_since is None:
@@ -214,8 +219,19 @@ class PrivateFallbackActor(pykka.ThreadingActor):
             return
         try:
             orders = self._open_orders()
-            start = (self.seed_ms or 0) - _CLOSED_MARGIN_MS
+            since = self.gap_start_ms if self.gap_start_ms is not None else self.seed_ms
+            start = max(since or 0, self.seed_ms or 0) - _CLOSED_MARGIN_MS
             orders += self._call(self.rest.get_closed_orders, start_ms=max(0, start))
+            listed = {o.uuid for o in orders}
+            # orders placed before the window that closed unseen are in neither list
+            for uuid in self.tracker.unfinished():
+                if uuid not in listed:
+                    try:
+                        orders.append(self._call(self.rest.get_order, uuid))
+                    except RestError as exc:
+                        if exc.status != 404:
+                            raise
+                        self.tracker.forget(uuid)
             detailed = [
                 self._call(self.rest.get_order, o.uuid) if self.tracker.missing_fills(o) else o
                 for o in sorted(orders, key=lambda o: o.created_at or "")
@@ -224,6 +240,8 @@ class PrivateFallbackActor(pykka.ThreadingActor):
         except UpbitHubError as exc:
             self._failed(exc)
             return
+        if self.mode == "live":
+            self.gap_start_ms = None  # the gap is reconciled; the stream carries on from here
         events = self.tracker.reconcile_orders(detailed)
         asset = self.tracker.reconcile_accounts(accounts)
         if asset is not None:

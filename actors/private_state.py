@@ -112,6 +112,16 @@ class PrivateStateTracker:
                 self.balances[acc.currency] = (acc.balance, acc.locked)
             self.seeded = True
 
+    def unfinished(self) -> list[str]:
+        """Orders told as accepted but not yet as done/cancel (they may have closed unseen)."""
+        with self._lock:
+            return [u for u, v in self.orders.items() if not v.states & FINAL_STATES]
+
+    def forget(self, uuid: str) -> None:
+        """Stop tracking an order Upbit no longer knows (404 ``order_not_found``)."""
+        with self._lock:
+            self.orders.pop(uuid, None)
+
     def missing_fills(self, order: Order) -> bool:
         """Does ``order`` (from a list endpoint) have fills nobody was told about?"""
         with self._lock:

@@ -349,7 +349,9 @@ class Reader(threading.Thread):
         """A socket went silent and came back without dropping: whatever the server did not
         send meanwhile is lost as surely as in a drop, so look for what was missed (trades
         over REST on the public socket; a REST reconciliation on the private one)."""
-        if silence < (3 if self._private else 20) * session.interval:
+        # private sockets carry status frames on a steady beat (Upbit: every 10 s after PING),
+        # so missing about two beats means frames were lost; busy public sockets get 20 gaps
+        if silence < (1.8 if self._private else 20.0) * session.interval:
             return  # a quiet stream: silence is normal
         log.warning("%s: %.1fs of silence; checking over REST for what was missed",
                     self.name, silence)
