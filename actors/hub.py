@@ -120,7 +120,6 @@ class Hub:
         timeout = s.hub.request_timeout_s
         try:
             self.timers = TimerService()
-            limiter = process_connect_limiter(s.hub.connects_per_s)
             call_later = self.timers.call_later
             self.jwt = JWTActor.start(s.auth, self.environ, call_later)
             self.jwt.ask(Ping(), timeout=timeout)
@@ -128,7 +127,7 @@ class Hub:
             self.connections[PUBLIC] = ConnectionActor.start(
                 self._options(PUBLIC, s.upbit.websocket_url),
                 call_later=call_later,
-                connect_limiter=limiter,
+                connect_limiter=process_connect_limiter(s.hub.connects_per_s, "ip"),
                 gapfill=TradeGapFiller(
                     lambda code, count, cursor: rest.get_trades(code, count, cursor)
                 ),
@@ -136,7 +135,7 @@ class Hub:
             self.connections[PRIVATE] = ConnectionActor.start(
                 self._options(PRIVATE, s.upbit.private_websocket_url),
                 call_later=call_later,
-                connect_limiter=limiter,
+                connect_limiter=process_connect_limiter(s.hub.connects_per_s, "account"),
                 header_factory=self._private_header,
                 admit=self.tracker.admit,
             )

@@ -95,16 +95,18 @@ class RateLimiter:
 
 
 _connect_lock = threading.Lock()
-_connect_limiter: RateLimiter | None = None
+_connect_limiters: dict[str, RateLimiter] = {}
 
 
-def process_connect_limiter(per_second: float = 4.0) -> RateLimiter:
-    """The one connect limiter shared by every connection of this process.
+def process_connect_limiter(per_second: float = 4.0, scope: str = "ip") -> RateLimiter:
+    """The connect limiter of ``scope``, shared by every connection of this process.
 
-    The first caller's rate wins; later calls return the same limiter.
+    Upbit counts unauthenticated connects per IP and connects carrying a JWT per account
+    (protocol.md 7.1), so the public endpoint uses scope ``"ip"`` and the private one
+    ``"account"``. The first caller's rate wins; later calls return the same limiter.
     """
-    global _connect_limiter
     with _connect_lock:
-        if _connect_limiter is None:
-            _connect_limiter = RateLimiter([(per_second, 1.0)])
-        return _connect_limiter
+        limiter = _connect_limiters.get(scope)
+        if limiter is None:
+            limiter = _connect_limiters[scope] = RateLimiter([(per_second, 1.0)])
+        return limiter

@@ -149,3 +149,29 @@ def test_more_than_five_upgrades_per_second_from_one_ip_get_http_429(emulator, o
     assert statuses == [101] * 5 + [429, 429]
     stats = emulator.stats()
     assert (stats.connects_accepted, stats.refused_by_status) == (5, {429: 2})
+
+
+def test_upgrades_carrying_a_jwt_count_per_account_not_per_ip(emulator, open_ws):
+    import uuid
+
+    from upbit_hub.actors.emulator.auth import (
+        DEFAULT_ACCESS_KEY,
+        DEFAULT_SECRET_KEY,
+        Credentials,
+        mint_token,
+    )
+
+    creds = Credentials(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY)
+    t0 = time.monotonic()
+    public = [open_ws(emulator.ws_url) for _ in range(5)]  # the IP's five for this second
+    statuses = []
+    for _ in range(6):
+        header = [f"Authorization: Bearer {mint_token(creds, str(uuid.uuid4()))}"]
+        try:
+            open_ws(emulator.private_ws_url, header=header)
+            statuses.append(101)
+        except websocket.WebSocketBadStatusException as exc:
+            statuses.append(exc.status_code)
+    assert time.monotonic() - t0 < 1.0, "machine too slow for a 1 s window"
+    assert len(public) == 5
+    assert statuses == [101] * 5 + [429]  # the account's own five, then refused

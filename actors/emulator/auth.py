@@ -306,3 +306,20 @@ class Authenticator:
         if not isinstance(nonce, str) or not nonce:
             raise _fail("jwt_verification", MSG_JWT_VERIFICATION + " (nonce claim missing)")
         return claims
+
+
+def token_access_key(authorization: str | None) -> str | None:
+    """The ``access_key`` claim of a bearer token, unverified (only to pick a limit scope:
+    Upbit counts authenticated connects and exchange calls per account, not per IP).
+
+    Runs in: any thread.
+    """
+    if not authorization:
+        return None
+    try:
+        payload = authorization.split()[-1].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        key = claims.get("access_key")
+        return key if isinstance(key, str) else None
+    except (ValueError, IndexError, AttributeError):
+        return None

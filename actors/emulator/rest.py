@@ -27,7 +27,6 @@ key (read from the token, unverified; the client IP when there is no token). JSO
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -39,6 +38,7 @@ from urllib.parse import parse_qsl, unquote
 from aiohttp import web
 
 from upbit_hub.actors.emulator import quotation
+from upbit_hub.actors.emulator.auth import token_access_key
 from upbit_hub.actors.emulator.exchange_rest import EXCHANGE_ROUTES, RestRequest
 from upbit_hub.actors.emulator.limits import QUOTATION_GROUPS, RestDecision
 from upbit_hub.actors.emulator.server_core import ServerCore
@@ -100,19 +100,6 @@ async def not_found_middleware(request: web.Request,
 # ---------------------------------------------------------------------- limiting
 
 
-def _token_access_key(authorization: str | None) -> str | None:
-    """The ``access_key`` claim of a bearer token, unverified (only to pick a limit scope)."""
-    if not authorization:
-        return None
-    try:
-        payload = authorization.split()[-1].split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        key = claims.get("access_key")
-        return key if isinstance(key, str) else None
-    except (ValueError, IndexError, AttributeError):
-        return None
-
-
 def _limit(core: ServerCore, request: web.Request, group: str) -> RestDecision | web.Response:
     """Count the call; a Response when it must be refused (429/418), else the decision."""
     core.stats.rest_requests[group] += 1
@@ -120,7 +107,7 @@ def _limit(core: ServerCore, request: web.Request, group: str) -> RestDecision |
     if group in QUOTATION_GROUPS:
         scope = request.remote or "unknown"
     else:
-        scope = _token_access_key(request.headers.get("Authorization")) or (
+        scope = token_access_key(request.headers.get("Authorization")) or (
             request.remote or "unknown")
     if core.fault_state.rest_throttle_until > now:
         limit = core.rest_limiter.limits.get(group, 10)

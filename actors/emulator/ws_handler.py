@@ -27,7 +27,7 @@ import time
 
 from aiohttp import WSMsgType, web
 
-from upbit_hub.actors.emulator.auth import AuthFailure
+from upbit_hub.actors.emulator.auth import AuthFailure, token_access_key
 from upbit_hub.actors.emulator.limits import WindowedCounter
 from upbit_hub.actors.emulator.server_config import RequestRecord
 from upbit_hub.actors.emulator.server_core import ServerCore
@@ -71,7 +71,9 @@ async def handle_ws(core: ServerCore, request: web.Request, endpoint: str) -> we
     if blocked > 0:
         return _refuse(core, 418, f"I'm a teapot: blocked for {blocked:.0f} s after repeated "
                                   "rate-limit violations")
-    window = core.connect_window(ip)
+    # Upbit: 5 connects/s per IP, or per account when the upgrade carries a JWT (protocol.md 7.1)
+    account = token_access_key(request.headers.get("Authorization"))
+    window = core.connect_window(f"account:{account}" if account else ip)
     if not window.hit(now):
         return _refuse(core, 429, "Too many requests", remaining=0)
     authenticated = endpoint == "public"
