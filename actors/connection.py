@@ -52,7 +52,13 @@ from .messages import (
     WishKey,
 )
 from .private_fallback import LinkDown, LinkIdle, LinkResync, LinkUp
-from .protocol.errors import AuthError, CredentialsError, HubError, ServerError
+from .protocol.errors import (
+    AuthError,
+    CredentialsError,
+    HubError,
+    RequestValidationError,
+    ServerError,
+)
 from .protocol.events import ListSubscriptionsEvent, ServerErrorEvent
 from .protocol.requests import encode_list_subscriptions, encode_request
 from .ratelimit import RateLimiter
@@ -304,7 +310,19 @@ class ConnectionActor(pykka.ThreadingActor):
         if delay > 0:
             self._schedule_flush(delay)
             return
-        payload = self._encode(entries, session)
+        try:
+            payload = self._encode(entries, session)
+        except RequestValidationError as exc:
+            # a wish that slipped past the proxy's checks must not kill the connection: treat
+            # it like Upbit's rejection of the keys it added (never sent, so nothing to undo)
+            log.error("connection %s: merged request invalid: %s", self.options.endpoint, exc)
+            suspects = frozenset(e.key for e in entries) - self.last_sent_keys
+            if self.registry is not None:
+                self.registry.tell(RequestRejected(self.options.endpoint, generation,
+                                                   suspects or frozenset(self.fresh), exc))
+            self.desired = None
+            self.fresh.clear()
+            return
         try:
             session.ws.send(payload)
         except Exception as exc:

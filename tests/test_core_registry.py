@@ -197,3 +197,25 @@ def test_a_rejected_request_removes_exactly_the_wishes_that_added_the_suspects(s
     told = eventually(lambda: b.actor_ref.ask("get"))
     assert isinstance(told[0], SubscriptionFailed) and told[0].sub_id == 2
     assert a.actor_ref.ask("get") == []
+
+
+def test_a_wish_the_encoder_refuses_is_dropped_without_killing_the_connection(
+    hub, emulator, eventually
+):
+    """A wish that slipped past the proxy's checks (here injected straight into the registry)
+    is removed and its component told; the connection and the other wishes carry on."""
+    from upbit_hub.actors import WebSocketClientProxy
+
+    good = WebSocketClientProxy("good", hub=hub)
+    got = []
+    good.subscribe_ticker(["KRW-BTC"], got.append)
+    bad = WebSocketClientProxy("bad", hub=hub)
+    bad_sub = (Wish(WishKey(PUBLIC, "candle.2m", "KRW-BTC")),)  # no such candle unit
+    hub.registry.tell(Subscribe(bad._inbox, 999, bad_sub, Future()))
+    eventually(lambda: hub.status()["registry"]["rejected_requests"] >= 1)
+    assert hub.connections[PUBLIC].is_alive()
+    eventually(lambda: hub.status()["registry"]["subscriptions"] == 1)
+    n = len(got)
+    eventually(lambda: len(got) > n, timeout=10)
+    good.cleanup()
+    bad.cleanup()
