@@ -19,6 +19,8 @@ _EXPORTS: dict[str, str] = {
     "Asset": "upbit_hub.actors.protocol.events",
     "Component": "upbit_hub.plugins.sdk",
     "Context": "upbit_hub.plugins.sdk",
+    "ComponentHost": "upbit_hub.plugins.sdk_host",
+    "ComponentReport": "upbit_hub.plugins.sdk_host",
 }
 
 __all__ = sorted(_EXPORTS)
