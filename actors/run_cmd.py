@@ -28,7 +28,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import Any, TextIO
 
@@ -74,8 +74,14 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """
     out = out or sys.stdout
     tty = _isatty(out)
-    _setup_logging(args.log_level or ("WARNING" if tty else "INFO"))
+    undo_logging = _setup_logging(args.log_level or ("WARNING" if tty else "INFO"))
+    try:
+        return _main(args, out, tty)
+    finally:
+        undo_logging()
 
+
+def _main(args: argparse.Namespace, out: TextIO, tty: bool) -> int:
     from upbit_hub.actors.protocol.errors import ConfigError
 
     try:
@@ -247,14 +253,25 @@ def _install_signal_handlers(stop: threading.Event) -> Any:
     return restore
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(level: str) -> Callable[[], None]:
+    """Log to stderr at ``level``; returns a function that puts logging back as it was (so an
+    in-process caller, such as a test, is not left with a handler on a closed stream)."""
     root = logging.getLogger()
+    old_level = root.level
+    added: logging.Handler | None = None
     if not any(getattr(h, "_upbit_hub_run", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(_LOG_FORMAT))
-        handler._upbit_hub_run = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
+        added = logging.StreamHandler(sys.stderr)
+        added.setFormatter(logging.Formatter(_LOG_FORMAT))
+        added._upbit_hub_run = True  # type: ignore[attr-defined]
+        root.addHandler(added)
     root.setLevel(getattr(logging, level))
+
+    def undo() -> None:
+        if added is not None:
+            root.removeHandler(added)
+        root.setLevel(old_level)
+
+    return undo
 
 
 def _isatty(out: TextIO) -> bool:
