@@ -73,7 +73,7 @@ from .reader import (
     describe_error,
     is_auth_failure,
 )
-from .timers import tell_later
+from .timers import CallLater, tell_later
 from .wire_request import build_request
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class ConnectionActor(pykka.ThreadingActor):
         self,
         options: ConnectionOptions,
         *,
-        call_later: Callable[[float, Callable[[], object]], object],
+        call_later: CallLater,
         connect_limiter: RateLimiter,
         header_factory: Callable[[], list[str]] | None = None,
         connect: Callable[..., Any] | None = None,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,7 @@ import pykka
 from .messages import GetStatus, Ping
 from .protocol.auth import mint
 from .protocol.errors import CredentialsError
-from .timers import tell_later
+from .timers import CallLater, tell_later
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class JWTActor(pykka.ThreadingActor):
         self,
         auth: Any,
         environ: Mapping[str, str],
-        call_later: Callable[[float, Callable[[], object]], object] | None = None,
+        call_later: CallLater | None = None,
     ) -> None:
         super().__init__()
         self._auth = auth

@@ -32,7 +32,7 @@ import pykka
 from .messages import GetStatus, Ping
 from .private_state import PrivateStateTracker
 from .protocol.errors import AuthError, RateLimitedError, RestError, UpbitHubError
-from .timers import tell_later
+from .timers import CallLater, tell_later
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class PrivateFallbackActor(pykka.ThreadingActor):
         *,
         fallback_after_s: float,
         poll_interval_s: float,
-        call_later: Callable[[float, Callable[[], object]], object],
+        call_later: CallLater,
     ) -> None:
         super().__init__()
         self.rest = rest

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -188,5 +188,3 @@ class PrivateStateTracker:
             self.backfilled += 1
             return asset_event(changed, now_ms=now)
 
-
-Deliver = Callable[[Any], None]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +43,7 @@ from .messages import (
     Wish,
     WishKey,
 )
-from .timers import tell_later
+from .timers import CallLater, tell_later
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +86,7 @@ class SubscriptionRegistryActor(pykka.ThreadingActor):
     def __init__(
         self,
         connections: dict[str, pykka.ActorRef[Any]],
-        call_later: Callable[[float, Callable[[], object]], object],
+        call_later: CallLater,
         coalesce_s: float = 0.05,
         sweep_s: float = 1.0,
     ) -> None:
