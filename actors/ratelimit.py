@@ -94,6 +94,14 @@ class RateLimiter:
             return sum(1 for s in self._stamps if now - s < seconds)
 
 
+def paced_limiter(
+    per_second: float, clock: Callable[[], float] = time.monotonic
+) -> RateLimiter:
+    """At most ``per_second`` events per sliding second, and two events at least
+    ``1/per_second`` apart (no bursts)."""
+    return RateLimiter([(per_second, 1.0), (1, 1.0 / per_second)], clock=clock)
+
+
 _connect_lock = threading.Lock()
 _connect_limiters: dict[str, RateLimiter] = {}
 
@@ -104,9 +112,15 @@ def process_connect_limiter(per_second: float = 4.0, scope: str = "ip") -> RateL
     Upbit counts unauthenticated connects per IP and connects carrying a JWT per account
     (protocol.md 7.1), so the public endpoint uses scope ``"ip"`` and the private one
     ``"account"``. The first caller's rate wins; later calls return the same limiter.
+
+    Connects are paced, not only counted: besides ``per_second`` per sliding second, two
+    connects are at least ``1/per_second`` apart. A plain sliding window lets a retry loop
+    spend the whole second's budget in its first 0.3 s and then sit out the rest of the
+    second; after a refused upgrade that left the hub down up to ~0.75 s after the server
+    was back. Paced, the wait after the server recovers is at most one pace step.
     """
     with _connect_lock:
         limiter = _connect_limiters.get(scope)
         if limiter is None:
-            limiter = _connect_limiters[scope] = RateLimiter([(per_second, 1.0)])
+            limiter = _connect_limiters[scope] = paced_limiter(per_second)
         return limiter

@@ -8,9 +8,11 @@ replies) are told to the ConnectionActor.
 Reconnect: the first attempt after a session that lived ``stable_after_s`` is immediate; then
 capped exponential backoff with jitter (``reconnect_min_s * 2**n``, capped at
 ``reconnect_max_s``, times a random factor in [0.5, 1]); the failure count resets when a
-session lived ``stable_after_s``; connects go through the process-wide connect limiter (so even
-an immediate retry cannot exceed Upbit's connect rate); never gives up. The thread connects
-only while the endpoint has wishes (``want``).
+session lived ``stable_after_s``; connects go through the process-wide connect limiter, which
+paces them ``1/connects_per_s`` apart (so even an immediate retry cannot exceed Upbit's connect
+rate, and a retry loop never spends a second's budget in a burst and then sits idle while the
+server is back); never gives up. The thread connects only while the endpoint has wishes
+(``want``).
 
 Runs in: the reader thread, except ``request_stop``/``kick``/``abort_session`` (any thread).
 """

@@ -5,8 +5,7 @@ Event types are re-exported from :mod:`upbit_hub.actors.protocol.events`.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from upbit_hub.actors.lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "TickerEvent": "upbit_hub.actors.protocol.events",
@@ -26,14 +25,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

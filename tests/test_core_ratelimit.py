@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from itertools import pairwise
 
-from upbit_hub.actors.ratelimit import RateLimiter
+from upbit_hub.actors.ratelimit import RateLimiter, paced_limiter, process_connect_limiter
 from upbit_hub.actors.timers import TimerService
 
 
@@ -25,6 +26,33 @@ def test_a_limiter_allows_the_per_second_budget_then_asks_to_wait():
     assert 0.99 <= lim.delay() <= 1.0
     clock.now += 1.0
     assert lim.try_acquire()
+
+
+def test_connects_are_paced_evenly_not_burst():
+    # A retry loop offering a connect every 10 ms gets one every 0.25 s, so when a refusing
+    # server recovers the next attempt is at most one pace step away (not the rest of a second
+    # whose budget a burst already spent).
+    clock = FakeClock()
+    lim = paced_limiter(4.0, clock=clock)
+    granted = []
+    for _ in range(1000):  # 10 s
+        if lim.try_acquire():
+            granted.append(clock.now)
+        else:
+            assert lim.delay() <= 0.25 + 1e-9
+        clock.now += 0.01
+    gaps = [b - a for a, b in pairwise(granted)]
+    assert min(gaps) >= 0.25 - 1e-6
+    assert 39 <= len(granted) <= 40
+    assert all(sum(1 for t in granted if s <= t < s + 1.0) <= 4 for s in granted)
+
+
+def test_the_process_connect_limiter_is_one_paced_limiter_per_scope():
+    ip = process_connect_limiter(4.0, "ip")
+    assert process_connect_limiter(4.0, "ip") is ip
+    assert process_connect_limiter(4.0, "account") is not ip
+    assert ip.acquire()
+    assert 0.2 < ip.delay() <= 0.25  # paced: the next connect waits a step, not a second
 
 
 def test_a_limiter_enforces_the_per_minute_window_too():
