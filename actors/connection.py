@@ -293,7 +293,7 @@ class ConnectionActor(pykka.ThreadingActor):
     def _link_down(self, reason: str, auth: bool = False) -> None:
         if self.fallback is None or self.desired is None:
             return
-        failures = self.reader._failures if self.reader is not None else 0
+        failures = self.reader.failures if self.reader is not None else 0
         self.fallback.tell(LinkDown(time.monotonic(), reason, failures, auth))
 
     # -- sending -----------------------------------------------------------------------------

@@ -10,6 +10,11 @@ The REST fetch for a market starts when its first live trade arrives on the new 
 page certainly reaches back to the live stream, even if the new socket was itself silent for a
 while), or after ``quiet_wait_s`` for a market that has no trade yet.
 
+A second gap can open while a market is still held (the socket drops again while the first
+backfill waits out a REST 429, say). The held trades are then split at the new socket: the
+first backfill releases only what came before it, and the market stays held for a second
+fetch that covers the new gap.
+
 Limits: paging stops at ``max_pages`` x 500 trades per market (a gap longer than that on a very
 busy market is reported as unfilled); REST calls go through the shared client's limiter (8/s of
 Upbit's 10/s ``crix-trades`` group); a market whose backfill fails is released after the error
@@ -72,6 +77,8 @@ class TradeGapFiller:
         self.pending: dict[str, list[Any]] = {}
         self._held_since: dict[str, float] = {}
         self._armed: dict[str, float] = {}  # code -> fetch anyway at this time (quiet market)
+        # code -> index into pending[code] where a socket that opened while held begins
+        self._regap: dict[str, int] = {}
         self._quiet_wait_s = quiet_wait_s
         self._route: Callable[[Any], None] | None = None
         self._queue: queue.Queue[str | None] = queue.Queue()  # codes to fetch; "" = re-check
@@ -108,6 +115,12 @@ class TradeGapFiller:
                 if c in markets and c not in self.pending
                 and (active_within is None or now - markets[c].last_seen <= active_within)
             ]
+            for code in codes:
+                held = self.pending.get(code)
+                if held is not None and code not in self._regap:
+                    # a new gap while still held: the fetch under way may predate it
+                    self._regap[code] = len(held)
+                    self.gaps += 1
             for code in gap:
                 self.pending[code] = []
                 self._held_since[code] = now
@@ -132,6 +145,7 @@ class TradeGapFiller:
                     held.append(ev)
                     return False
                 log.warning("gapfill: backfill of %s took too long; releasing live trades", code)
+                self._regap.pop(code, None)
                 self._release(code, [])
             market = self._markets.get(code)
             if market is None:
@@ -217,10 +231,25 @@ class TradeGapFiller:
         return found[::-1]
 
     def _release(self, code: str, missed: list[Any]) -> None:
-        """Deliver backfill then held live trades, in order, without duplicates. Lock held."""
+        """Deliver backfill then held live trades, in order, without duplicates. Lock held.
+
+        If a new socket opened while the market was held, only the trades before it go out;
+        the rest stay held for another fetch, which starts at once if the new socket has
+        delivered a trade already, else at that trade or after ``quiet_wait_s``."""
         held = self.pending.pop(code, [])
         self._held_since.pop(code, None)
         self._armed.pop(code, None)
+        split = self._regap.pop(code, None)
+        if split is not None:
+            held, later = held[:split], held[split:]
+            now = time.monotonic()
+            self.pending[code] = later
+            self._held_since[code] = now
+            if later:
+                self._queue.put(code)
+            else:
+                self._armed[code] = now + self._quiet_wait_s
+                self._queue.put("")
         market = self._markets.setdefault(code, _Market())
         route = self._route
         for ev in (*missed, *held):

@@ -7,12 +7,14 @@ replies) are told to the ConnectionActor.
 
 Reconnect: the first attempt after a session that lived ``stable_after_s`` is immediate; then
 capped exponential backoff with jitter (``reconnect_min_s * 2**n``, capped at
-``reconnect_max_s``, times a random factor in [0.5, 1]); the failure count resets when a
-session lived ``stable_after_s``; connects go through the process-wide connect limiter, which
-paces them ``1/connects_per_s`` apart (so even an immediate retry cannot exceed Upbit's connect
-rate, and a retry loop never spends a second's budget in a burst and then sits idle while the
-server is back); never gives up. The thread connects only while the endpoint has wishes
-(``want``).
+``reconnect_max_s``, times a random factor in [0.5, 1]). ``n`` counts two kinds of trouble:
+failed connects since the last session that opened (forgotten once one opens: the refusal is
+over) and sessions in a row that ended before ``stable_after_s`` (forgotten only by a stable
+one, so a server that accepts and drops at once still meets a growing backoff). Connects go
+through the process-wide connect limiter, which paces them ``1/connects_per_s`` apart (so even
+an immediate retry cannot exceed Upbit's connect rate, and a retry loop never spends a second's
+budget in a burst and then sits idle while the server is back); never gives up. The thread
+connects only while the endpoint has wishes (``want``).
 
 Runs in: the reader thread, except ``request_stop``/``kick``/``abort_session`` (any thread).
 """
@@ -159,7 +161,14 @@ class Reader(threading.Thread):
         self._stopping = threading.Event()
         self._signal = threading.Event()
         self._reported_dead: set[str] = set()
-        self._failures = 0
+        self._failed_connects = 0  # since the last session that opened
+        self._short_sessions = 0  # in a row, each shorter than stable_after_s
+
+    @property
+    def failures(self) -> int:
+        """The backoff exponent's count: failed connects since a session last opened plus
+        short sessions in a row (see the module docstring)."""
+        return self._failed_connects + self._short_sessions
 
     # -- control (any thread) ----------------------------------------------------------------
 
@@ -195,9 +204,10 @@ class Reader(threading.Thread):
     def _backoff(self) -> float:
         """0 for the first retry after a stable session (a healthy link that just dropped is
         worth one immediate attempt), then min * 2**(n-2) capped at max, times [0.5, 1]."""
-        if self._failures <= 1:
+        failures = self.failures
+        if failures <= 1:
             return 0.0
-        base = min(self._max, self._min * (2 ** (self._failures - 2)))
+        base = min(self._max, self._min * (2 ** (failures - 2)))
         return base * random.uniform(0.5, 1.0)
 
     def _run(self) -> None:
@@ -226,6 +236,7 @@ class Reader(threading.Thread):
             if self._stopping.is_set():
                 ws.abort()
                 return
+            self._failed_connects = 0  # the server accepts again
             now = time.monotonic()
             session = Session(ws=ws, started=now, last_frame=now)
             self.session = session
@@ -247,8 +258,8 @@ class Reader(threading.Thread):
             if self._stopping.is_set():
                 return
             if lived >= self._stable:
-                self._failures = 0
-            self._failures += 1
+                self._short_sessions = 0
+            self._short_sessions += 1
             delay = self._backoff() if self.want else 0.0
             log.info(
                 "%s: disconnected after %.1fs (%s); reconnecting in %.2fs",
@@ -261,7 +272,7 @@ class Reader(threading.Thread):
                 return
 
     def _failed(self, exc: Exception, fatal: bool = False) -> None:
-        self._failures += 1
+        self._failed_connects += 1
         self.stats.connect_failures += 1
         self.stats.last_error = describe_error(exc)
         self.stats.state = "backing-off"

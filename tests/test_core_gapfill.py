@@ -57,3 +57,67 @@ def test_trades_missed_during_drops_are_backfilled_in_order_exactly_once(
     assert backfilled, "the gaps should have been filled over REST"
     stats = hub.status()["connections"]["public"]["gapfill"]
     assert stats["gaps"] >= 3 and stats["unfilled"] == 0
+
+
+class _Trade:
+    """What the gap filler reads of a trade event."""
+
+    def __init__(self, sid: int, stream_type: str = "REALTIME") -> None:
+        self.code = "KRW-BTC"
+        self.sequential_id = sid
+        self.trade_timestamp = sid // 10
+        self.stream_type = stream_type
+
+
+def test_a_second_gap_while_the_first_backfill_waits_is_filled_too():
+    # The socket drops again while the first backfill is stuck (REST 429, say). Trades of the
+    # second gap must be fetched as well, and everything delivered once, in order.
+    from upbit_hub.actors.gapfill import TradeGapFiller
+
+    history = list(range(1000, 1100, 10))  # every trade the exchange made, sid order
+    fetch_gate, first_fetch_started = threading.Event(), threading.Event()
+    fetches: list[int] = []
+    fetch_upto = [0]
+
+    def fetch(market, count, cursor):
+        fetches.append(len(fetches))
+        upto = fetch_upto[0]  # the answer reflects the exchange when the request was made
+        if len(fetches) == 1:
+            first_fetch_started.set()
+            assert fetch_gate.wait(10)
+        page = [_Trade(s, "BACKFILL") for s in reversed(history) if s <= upto]
+        if cursor is not None:
+            page = [t for t in page if t.sequential_id < cursor]
+        return page[:count]
+
+    delivered: list[int] = []
+    gf = TradeGapFiller(fetch, quiet_wait_s=5.0)
+    route = delivered.append
+    try:
+        def live(sid):
+            ev = _Trade(sid)
+            if gf.admit(ev):
+                route(ev)
+
+        live(1000)                                  # delivered before any gap
+        gf.session_started(["KRW-BTC"], route)
+        fetch_upto[0] = 1030
+        live(1030)                                  # first live trade on socket A: fetch starts
+        assert first_fetch_started.wait(10)         # ... and blocks
+        live(1040)                                  # held; then 1050, 1060 are missed
+        gf.session_started(["KRW-BTC"], route)     # socket B
+        live(1070)
+        live(1080)
+        fetch_upto[0] = 1080
+        fetch_gate.set()
+        settled = threading.Event()
+        for _ in range(200):  # wait (bounded) until the second backfill released the market
+            if not gf.stats()["held_markets"]:
+                break
+            settled.wait(0.02)
+        live(1090)
+    finally:
+        gf.stop()
+    sids = [getattr(e, "sequential_id", e) for e in delivered]
+    assert sids == history, sids
+    assert len(fetches) >= 2

@@ -37,6 +37,8 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
+from .process import EmulatorProcess
+
 log = logging.getLogger(__name__)
 
 MARKETS = ("KRW-BTC", "KRW-ETH", "KRW-XRP")
@@ -114,8 +116,14 @@ def run_chaos(
     faults: tuple[str, ...] = FAULTS,
     min_live_fraction: float = 0.999,
     reconnect_max_s: float = 0.25,
+    emulator_process: bool = True,
 ) -> ChaosReport:
-    """Run one chaos session and return its report (see the module docstring)."""
+    """Run one chaos session and return its report (see the module docstring).
+
+    ``emulator_process`` (default) runs the emulator in its own process, as Upbit runs on
+    other machines; in-process, its handshakes and fan-out compete with the hub for the GIL
+    and every reconnect measures slower than the hub is.
+    """
     import msgspec
     import pykka
 
@@ -125,18 +133,15 @@ def run_chaos(
     from upbit_hub.config.settings import Settings
 
     from .auth import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
-    from .server import Emulator
 
     rng = random.Random(seed)
     report = ChaosReport()
     balances = {"KRW": Decimal("1e13"), "BTC": Decimal("1000"), "ETH": Decimal("10000"),
                 "XRP": Decimal("1e8")}
-    emu = Emulator(markets=markets, rate=rate, seed=seed, idle_timeout=10.0, up_period=0.5,
-                   error_close_delay=0.05, teapot_seconds=5.0, rest_block_seconds=1.0,
-                   balances=balances).start()
-    truth: dict[str, list[int]] = defaultdict(list)
-    emu.call(lambda core: core.market.add_trade_listener(
-        lambda t: truth[t["code"]].append(t["sequential_id"])))
+    emu_options = dict(markets=markets, rate=rate, seed=seed, idle_timeout=10.0,
+                       up_period=0.5, error_close_delay=0.05, teapot_seconds=5.0,
+                       rest_block_seconds=1.0, balances=balances)
+    emu = EmulatorProcess(**emu_options) if emulator_process else _InProcess(**emu_options)
     base_actors = len(pykka.ActorRegistry.get_all())
     base_threads = threading.active_count()
 
@@ -182,24 +187,25 @@ def run_chaos(
                 now = time.monotonic()
                 try:
                     if kind == "drop":
-                        emu.faults.drop_all(close_frame=False)
+                        emu.fault("drop_all", close_frame=False)
                     elif kind == "drop_close":
-                        emu.faults.drop_all(close_frame=True)
+                        emu.fault("drop_all", close_frame=True)
                     elif kind == "stall":
                         secs = rng.uniform(0.5, 2.5)
                         not_serving.append((now, now + secs + 0.3))
-                        emu.faults.stall(secs)
+                        emu.fault("stall", secs)
                     elif kind == "refuse":
                         secs = rng.uniform(0.3, 1.5)
                         not_serving.append((now, now + secs + 0.3))
-                        emu.faults.refuse_connections(secs, status=rng.choice((503, 429)))
-                        emu.faults.drop_all(close_frame=False)
+                        emu.fault("refuse_connections", secs,
+                                  status=rng.choice((503, 429)))
+                        emu.fault("drop_all", close_frame=False)
                     elif kind == "malformed":
-                        emu.faults.send_malformed()
+                        emu.fault("send_malformed")
                     elif kind == "error":
-                        emu.faults.send_error("INTERNAL_ERROR", "chaos")
+                        emu.fault("send_error", "INTERNAL_ERROR", "chaos")
                     elif kind == "rest_429":
-                        emu.faults.rest_throttle(rng.uniform(0.3, 1.0))
+                        emu.fault("rest_throttle", rng.uniform(0.3, 1.0))
                 except Exception:  # the emulator is shared; a fault must not end the run
                     log.exception("chaos: fault %s failed", kind)
 
@@ -209,7 +215,7 @@ def run_chaos(
                 market = rng.choice(markets)
                 side = rng.choice(sides)
                 try:
-                    book = emu.call(lambda core, m=market: core.market.book(m))
+                    book = emu.book(market)
                     level = book[1]
                     price = level[0] if side == "bid" else level[1]
                     size = (level[2] if side == "bid" else level[3]) / 2
@@ -266,7 +272,7 @@ def run_chaos(
         for t in threads:
             t.join(10)
         report.duration_s = time.monotonic() - started
-        emu.faults.clear()
+        emu.fault("clear")
         cleared_ms = int(time.time() * 1000)
         for proxy in churners:
             proxy.cleanup()
@@ -274,9 +280,9 @@ def run_chaos(
 
         # quiesce: streams resume, gaps fill, the private ledger catches up
         _settle(hub, tape, markets, cleared_ms, 20.0)
-        _account_trades(report, tape, truth)
+        _account_trades(report, tape, emu.trades())
         history = [(h["uuid"], h["state"], h.get("trade_uuid"))
-                   for h in emu.call(lambda core: core.exchange.order_history())]
+                   for h in emu.order_history()]
         deadline = time.monotonic() + 15.0
         while time.monotonic() < deadline:
             with ledger_lock:
@@ -308,6 +314,37 @@ def run_chaos(
     report.threads_growth = threading.active_count() - base_threads
     _judge(report, min_live_fraction)
     return report
+
+
+class _InProcess:
+    """The :class:`EmulatorProcess` commands, served by an emulator in this process."""
+
+    def __init__(self, **options: Any) -> None:
+        from .server import Emulator
+
+        self._emu = Emulator(**options).start()
+        self.base_url = self._emu.base_url
+        self._trades: dict[str, list[int]] = defaultdict(list)
+        self._emu.call(lambda core: core.market.add_trade_listener(
+            lambda t: self._trades[t["code"]].append(t["sequential_id"])))
+
+    def fault(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self._emu.faults, name)(*args, **kwargs)
+
+    def book(self, code: str) -> list[tuple]:
+        return self._emu.call(lambda core: core.market.book(code))
+
+    def order_history(self) -> list[dict]:
+        return self._emu.call(lambda core: core.exchange.order_history())
+
+    def connections(self) -> list[Any]:
+        return self._emu.connections()
+
+    def trades(self) -> dict[str, list[int]]:
+        return self._emu.call(lambda core: {c: list(s) for c, s in self._trades.items()})
+
+    def stop(self) -> None:
+        self._emu.stop()
 
 
 def _settle(hub: Any, tape: _Tape, markets: tuple[str, ...], cleared_ms: int,
