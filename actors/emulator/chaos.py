@@ -141,9 +141,9 @@ def run_chaos(
     emu_options = dict(markets=markets, rate=rate, seed=seed, idle_timeout=10.0,
                        up_period=0.5, error_close_delay=0.05, teapot_seconds=5.0,
                        rest_block_seconds=1.0, balances=balances)
-    emu = EmulatorProcess(**emu_options) if emulator_process else _InProcess(**emu_options)
     base_actors = len(pykka.ActorRegistry.get_all())
-    base_threads = threading.active_count()
+    base_threads = threading.active_count()  # before the emulator: it is stopped at the end
+    emu = EmulatorProcess(**emu_options) if emulator_process else _InProcess(**emu_options)
 
     settings = Settings().with_emulator(emu.base_url)
     settings = msgspec.structs.replace(

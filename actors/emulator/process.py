@@ -59,6 +59,7 @@ class EmulatorProcess:
             raise
         finally:
             timer.cancel()
+            timer.join()
 
     def _ask(self, command: str, *args: Any, **kwargs: Any) -> Any:
         proc = self._proc
