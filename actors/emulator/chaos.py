@@ -37,7 +37,7 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
-from .process import EmulatorProcess
+from .process import EmulatorProcess, LocalEmulator
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def run_chaos(
                        rest_block_seconds=1.0, balances=balances)
     base_actors = len(pykka.ActorRegistry.get_all())
     base_threads = threading.active_count()  # before the emulator: it is stopped at the end
-    emu = EmulatorProcess(**emu_options) if emulator_process else _InProcess(**emu_options)
+    emu = EmulatorProcess(**emu_options) if emulator_process else LocalEmulator(**emu_options)
 
     settings = Settings().with_emulator(emu.base_url)
     settings = msgspec.structs.replace(
@@ -314,37 +314,6 @@ def run_chaos(
     report.threads_growth = threading.active_count() - base_threads
     _judge(report, min_live_fraction)
     return report
-
-
-class _InProcess:
-    """The :class:`EmulatorProcess` commands, served by an emulator in this process."""
-
-    def __init__(self, **options: Any) -> None:
-        from .server import Emulator
-
-        self._emu = Emulator(**options).start()
-        self.base_url = self._emu.base_url
-        self._trades: dict[str, list[int]] = defaultdict(list)
-        self._emu.call(lambda core: core.market.add_trade_listener(
-            lambda t: self._trades[t["code"]].append(t["sequential_id"])))
-
-    def fault(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self._emu.faults, name)(*args, **kwargs)
-
-    def book(self, code: str) -> list[tuple]:
-        return self._emu.call(lambda core: core.market.book(code))
-
-    def order_history(self) -> list[dict]:
-        return self._emu.call(lambda core: core.exchange.order_history())
-
-    def connections(self) -> list[Any]:
-        return self._emu.connections()
-
-    def trades(self) -> dict[str, list[int]]:
-        return self._emu.call(lambda core: {c: list(s) for c, s in self._trades.items()})
-
-    def stop(self) -> None:
-        self._emu.stop()
 
 
 def _settle(hub: Any, tape: _Tape, markets: tuple[str, ...], cleared_ms: int,

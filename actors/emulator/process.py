@@ -5,8 +5,10 @@ the GIL. :class:`EmulatorProcess` gives measurements that depend on timing (the 
 live fraction, reconnect cost) the same footing: the server runs in a spawned child process
 started as ``python -m upbit_hub.actors.emulator.process`` (so, unlike a multiprocessing
 spawn, it never re-imports the caller's main module), and the parent drives it with pickled
-commands over the child's stdin and stdout. It also records
-every trade the simulator makes (the ground truth a chaos run checks deliveries against).
+commands over the child's stdin and stdout. Both sides share one command set,
+:class:`LocalEmulator` (an emulator in this process with the same methods), which also
+records every trade the simulator makes (the ground truth a chaos run checks deliveries
+against).
 
     with EmulatorProcess(markets=("KRW-BTC",), rate=300) as emu:
         hub = Hub(Settings().with_emulator(emu.base_url)).start()
@@ -29,6 +31,53 @@ from typing import IO, Any
 _START_TIMEOUT_S = 60.0
 _FAULTS = frozenset({"drop_all", "stall", "refuse_connections", "send_malformed",
                      "send_error", "rest_throttle", "clear"})
+
+
+def _check_fault(name: str) -> None:
+    if name not in _FAULTS:
+        raise ValueError(f"unknown fault {name!r}; one of {sorted(_FAULTS)}")
+
+
+class LocalEmulator:
+    """A started ``Emulator`` in this process, behind the commands :class:`EmulatorProcess`
+    sends to its child (the child serves them with one of these).
+
+    Runs in: any thread (each command runs on the emulator's loop thread or is thread-safe).
+    """
+
+    def __init__(self, **emulator_kwargs: Any) -> None:
+        from .server import Emulator
+
+        self._emu = Emulator(**emulator_kwargs).start()
+        self.base_url: str = self._emu.base_url
+        self._trades: dict[str, list[int]] = defaultdict(list)
+        self._emu.call(lambda core: core.market.add_trade_listener(
+            lambda t: self._trades[t["code"]].append(t["sequential_id"])))
+
+    def fault(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Call ``Emulator.faults.<name>(*args, **kwargs)``; return its result."""
+        _check_fault(name)
+        return getattr(self._emu.faults, name)(*args, **kwargs)
+
+    def book(self, code: str) -> list[tuple]:
+        """The simulator's current book of ``code`` (see ``MarketSimulator.book``)."""
+        return self._emu.call(lambda core: core.market.book(code))
+
+    def order_history(self) -> list[dict]:
+        """Every myOrder dict the exchange emitted, oldest first."""
+        return self._emu.call(lambda core: core.exchange.order_history())
+
+    def connections(self) -> list[Any]:
+        """The open WebSocket connections (``ConnectionInfo`` values)."""
+        return self._emu.connections()
+
+    def trades(self) -> dict[str, list[int]]:
+        """Every trade's ``sequential_id`` per market, in the order the simulator made them."""
+        return self._emu.call(lambda core: {c: list(s) for c, s in self._trades.items()})
+
+    def stop(self) -> None:
+        """Stop the emulator. Idempotent."""
+        self._emu.stop()
 
 
 class EmulatorProcessError(RuntimeError):
@@ -79,8 +128,7 @@ class EmulatorProcess:
 
     def fault(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call ``Emulator.faults.<name>(*args, **kwargs)`` in the child; return its result."""
-        if name not in _FAULTS:
-            raise ValueError(f"unknown fault {name!r}; one of {sorted(_FAULTS)}")
+        _check_fault(name)
         return self._ask("fault", name, *args, **kwargs)
 
     def book(self, code: str) -> list[tuple]:
@@ -129,29 +177,9 @@ class EmulatorProcess:
 
 
 def _serve(commands: IO[bytes], replies: IO[bytes]) -> None:
-    """The child's main thread: start the emulator when asked, then serve commands until told
-    to stop or the parent goes away (EOF on stdin)."""
-    from .server import Emulator
-
-    emu: Emulator | None = None
-    trades: dict[str, list[int]] = defaultdict(list)
-
-    def start(**kwargs: Any) -> str:
-        nonlocal emu
-        emu = Emulator(**kwargs).start()
-        emu.call(lambda core: core.market.add_trade_listener(
-            lambda t: trades[t["code"]].append(t["sequential_id"])))
-        return emu.base_url
-
-    handlers = {
-        "start": start,
-        "fault": lambda name, *a, **kw: getattr(emu.faults, name)(*a, **kw),
-        "book": lambda code: emu.call(lambda core: core.market.book(code)),
-        "order_history": lambda: emu.call(lambda core: core.exchange.order_history()),
-        "connections": lambda: emu.connections(),
-        "trades": lambda: emu.call(lambda core: {c: list(s) for c, s in trades.items()}),
-        "stop": lambda: emu.stop() if emu is not None else None,
-    }
+    """The child's main thread: start a :class:`LocalEmulator` when asked, then run its
+    commands until told to stop or the parent goes away (EOF on stdin)."""
+    local: LocalEmulator | None = None
     try:
         while True:
             try:
@@ -159,7 +187,14 @@ def _serve(commands: IO[bytes], replies: IO[bytes]) -> None:
             except (EOFError, OSError):
                 return
             try:
-                reply = ("ok", handlers[command](*args, **kwargs))
+                if command == "start":
+                    local = LocalEmulator(**kwargs)
+                    value: Any = local.base_url
+                elif local is None:
+                    value = None  # "stop" before a successful start
+                else:
+                    value = getattr(local, command)(*args, **kwargs)
+                reply = ("ok", value)
             except Exception as exc:
                 reply = ("error", f"{type(exc).__name__}: {exc}")
             pickle.dump(reply, replies)
@@ -167,8 +202,8 @@ def _serve(commands: IO[bytes], replies: IO[bytes]) -> None:
             if command == "stop":
                 return
     finally:
-        if emu is not None:
-            emu.stop()
+        if local is not None:
+            local.stop()
 
 
 if __name__ == "__main__":
