@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .protocol.errors import UpbitHubError
+from .protocol.timestamps import epoch_ms
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class _Market:
     __slots__ = ("last_seen", "last_ts", "order", "recent")
 
     def __init__(self) -> None:
-        self.last_ts = 0
+        self.last_ts = 0  # milliseconds (epoch_ms), whatever unit the trades carried
         self.last_seen = 0.0  # monotonic time of the last live trade
         self.recent: set[int] = set()
         self.order: deque[int] = deque()
@@ -55,8 +56,9 @@ class _Market:
         self.order.append(sid)
         if len(self.order) > _RECENT:
             self.recent.discard(self.order.popleft())
-        if ts is not None and ts > self.last_ts:
-            self.last_ts = ts
+        ms = epoch_ms(ts)  # a microsecond timestamp must not put last_ts in the far future
+        if ms > self.last_ts:
+            self.last_ts = ms
 
 
 class TradeGapFiller:
@@ -219,10 +221,10 @@ class TradeGapFiller:
             for ev in page:
                 if ev.sequential_id in recent:
                     continue
-                if (ev.trade_timestamp or 0) < last_ts:
+                if epoch_ms(ev.trade_timestamp) < last_ts:
                     return found[::-1]
                 found.append(ev)
-            if (page[-1].trade_timestamp or 0) < last_ts:
+            if epoch_ms(page[-1].trade_timestamp) < last_ts:
                 return found[::-1]
             cursor = page[-1].sequential_id
         log.warning("gapfill: %s: gap longer than %d trades; older ones are lost",

@@ -121,3 +121,57 @@ def test_a_second_gap_while_the_first_backfill_waits_is_filled_too():
     sids = [getattr(e, "sequential_id", e) for e in delivered]
     assert sids == history, sids
     assert len(fetches) >= 2
+
+
+def test_a_microsecond_live_timestamp_does_not_stop_the_backfill():
+    # Upbit once sent a timestamp in microseconds (1691530805062000, Aug 2023). The backfill
+    # pages REST trades (milliseconds) back until it reaches the last live trade's time: read
+    # as-is, a microsecond time is "later" than every REST trade and nothing would be filled.
+    from upbit_hub.actors.gapfill import TradeGapFiller
+
+    base_ms = 1_691_530_805_062
+    history = [(17_000_000_000_000_000 + i, base_ms + i * 100) for i in range(6)]
+
+    def trade(sid, ts, stream_type):
+        ev = _Trade(sid, stream_type)
+        ev.trade_timestamp = ts
+        return ev
+
+    def fetch(market, count, cursor):
+        page = [trade(s, ts, "BACKFILL") for s, ts in reversed(history)]
+        if cursor is not None:
+            page = [t for t in page if t.sequential_id < cursor]
+        return page[:count]
+
+    delivered: list = []
+    released = threading.Event()
+
+    def route(ev):
+        delivered.append(ev)
+        if ev.sequential_id == history[-1][0]:
+            released.set()
+
+    gf = TradeGapFiller(fetch, quiet_wait_s=5.0)
+    try:
+        first = trade(history[0][0], history[0][1] * 1000, "REALTIME")  # microseconds
+        assert gf.admit(first)
+        route(first)
+        gf.session_started(["KRW-BTC"], route)
+        last = trade(history[-1][0], history[-1][1] * 1000, "REALTIME")
+        assert not gf.admit(last)  # held until the gap is filled
+        assert released.wait(10), "the held live trade was never released"
+    finally:
+        gf.stop()
+    sids = [e.sequential_id for e in delivered]
+    assert sids == [s for s, _ in history], sids
+    assert [e.stream_type for e in delivered[1:-1]] == ["BACKFILL"] * 4
+
+
+def test_epoch_ms_reads_every_unit_by_magnitude():
+    from upbit_hub.actors.protocol.timestamps import epoch_ms
+
+    assert epoch_ms(1691530805062) == 1691530805062
+    assert epoch_ms(1691530805062000) == 1691530805062
+    assert epoch_ms(1691530805062000000) == 1691530805062
+    assert epoch_ms(1691530805.062) == 1691530805062
+    assert epoch_ms(None) == epoch_ms(0) == epoch_ms(-5) == 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from itertools import pairwise
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -18,17 +17,15 @@ from upbit_hub.actors.emulator.market import MarketSimulator
 from upbit_hub.actors.emulator.numbers import java_double, plain_int, scale8
 from upbit_hub.actors.emulator.render import render, render_orderbook
 from upbit_hub.actors.protocol.fields import FIELDS_BY_TYPE
+from upbit_hub.actors.protocol.schema import load_ws_schema
 
 T0 = 1_751_854_855_000
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SCHEMA_PATH = SHARED / "upbit" / "ws-schema.json"
 
 
 @pytest.fixture(scope="module")
 def schema() -> dict:
-    if not SCHEMA_PATH.is_file():
-        pytest.fail(f"ws-schema.json not found at {SCHEMA_PATH}: /work/shared must be present")
-    return json.loads(SCHEMA_PATH.read_text())["server_messages"]
+    """The message catalogue shipped in the package (upbit_hub/actors/protocol/data)."""
+    return load_ws_schema()["server_messages"]
 
 
 @pytest.fixture(scope="module")

@@ -49,3 +49,19 @@ def test_config_files_ship_as_package_data():
 
     names = {p.name for p in resources.files("upbit_hub.config").iterdir()}
     assert {"default.toml", "sim.toml"} <= names
+
+
+def test_the_message_schema_ships_as_package_data_and_agrees_with_the_field_tables():
+    from upbit_hub.actors.protocol import fields as F
+    from upbit_hub.actors.protocol.schema import load_ws_schema
+
+    messages = load_ws_schema()["server_messages"]
+    for type_name, table in F.FIELDS_BY_TYPE.items():
+        doc = messages["candle" if type_name.startswith("candle.") else type_name]
+        keys = {f["name"]: f.get("simple") for f in doc["fields"]}
+        # fields.py also keeps fields the SDK's schema dropped (deprecated ones, protocol.md
+        # section 10); where both know a field, its SIMPLE key must agree
+        shared = [(d, s) for d, s, _kind in table if d in keys]
+        assert len(shared) >= len(table) * 0.8, f"{type_name}: schema and fields.py diverge"
+        for default, simple in shared:
+            assert keys[default] in (None, simple), f"{type_name}.{default}: SIMPLE key differs"

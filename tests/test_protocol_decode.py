@@ -172,6 +172,29 @@ def test_a_list_frame_with_several_types_decodes_every_item_in_order():
     assert events[0] == decode(TRADE_DEFAULT.encode())[0]
 
 
+@pytest.mark.parametrize(
+    ("trade", "ticker"),
+    [
+        ('{"type":"trade","code":"KRW-BTC","trade_price":1,"trade_volume":0.5,'
+         '"sequential_id":17877285547970001}',
+         '{"type":"ticker","code":"KRW-ETH","trade_price":2,"acc_trade_price_24h":5}'),
+        ('{"ty":"trade","cd":"KRW-BTC","tp":1,"tv":0.5,"sid":17877285547970001}',
+         '{"ty":"ticker","cd":"KRW-ETH","tp":2,"atp24h":5}'),
+    ],
+    ids=["JSON_LIST", "SIMPLE_LIST"],
+)
+def test_a_compact_mixed_list_decodes_each_item_into_its_own_class(trade, ticker):
+    compact = f"[{trade},{ticker}]".encode()  # takes the fast list path (starts '[{"ty')
+    spaced = f"[ {trade}, {ticker}]".encode()  # takes the general path
+    for frame in (compact, spaced):
+        events = decode(frame)
+        assert [type(e) for e in events] == [TradeEvent, TickerEvent]
+        assert events[1].type == "ticker"
+        assert events[1].code == "KRW-ETH"
+        assert events[1].acc_trade_price_24h == Decimal(5)
+    assert decode(compact) == decode(spaced)
+
+
 def test_an_empty_list_frame_decodes_to_no_events():
     assert decode(b"[]") == []
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from upbit_hub.actors.protocol import Event, FrameDecodeError, decode
 from upbit_hub.actors.protocol import fields as F
+from upbit_hub.actors.protocol.decode import _decode_general
 
 SETTINGS = settings(
     max_examples=250,
@@ -150,3 +152,24 @@ def test_any_valid_message_decodes_alike_from_default_simple_and_list_frames(pai
         value = getattr(from_default, default)
         if isinstance(value, Decimal | int) and not isinstance(value, bool):
             assert value == Decimal(text), default
+
+
+# ---- compact list frames: the fast path and the general path agree ---------------------------
+
+_SAMPLES = Path(__file__).resolve().parent / "data" / "upbit" / "samples"
+_LIST_ITEMS = [
+    (_SAMPLES / f"{kind}.{fmt}.json").read_bytes().strip()
+    for kind in ("ticker", "trade", "orderbook", "candle", "myOrder", "myAsset")
+    for fmt in ("DEFAULT", "SIMPLE")
+] + [b'{"type":"indicator","code":"KRW-BTC","value":1.5}', b'{"status":"UP"}']
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(_LIST_ITEMS), min_size=1, max_size=6))
+def test_the_fast_and_general_list_decoders_agree_on_any_list(items):
+    compact = b"[" + b",".join(items) + b"]"
+    spaced = b"[ " + b", ".join(items) + b" ]"  # a leading space forces the general path
+    fast = decode(compact)
+    assert fast == decode(spaced) == _decode_general(compact)
+    assert [type(e) for e in fast] == [type(decode(item)[0]) for item in items]
+    assert fast == [decode(item)[0] for item in items]

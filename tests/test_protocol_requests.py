@@ -1,4 +1,4 @@
-"""Request encoding: golden shapes from shared/upbit/samples/requests and every validation error."""
+"""Request encoding: golden shapes from tests/data/upbit/samples/requests; validation errors."""
 
 from __future__ import annotations
 
@@ -18,16 +18,11 @@ from upbit_hub.actors.protocol import (
     validate_market_code,
 )
 
-REQUESTS = Path(__file__).resolve().parents[2] / "shared" / "upbit" / "samples" / "requests"
+REQUESTS = Path(__file__).resolve().parent / "data" / "upbit" / "samples" / "requests"
 
 
 @pytest.fixture(scope="module")
 def requests_dir() -> Path:
-    if not REQUESTS.is_dir():
-        pytest.fail(
-            f"Upbit request samples not found at {REQUESTS}: the tests expect the shared/ "
-            "folder beside the repository clone."
-        )
     return REQUESTS
 
 

@@ -1,4 +1,4 @@
-"""Every sample frame in shared/upbit/samples decodes, and DEFAULT equals SIMPLE."""
+"""Every sample frame in tests/data/upbit/samples decodes, and DEFAULT equals SIMPLE."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from upbit_hub.actors.protocol import (
 )
 from upbit_hub.actors.protocol import fields as F
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "upbit" / "samples"
+SAMPLES = Path(__file__).resolve().parent / "data" / "upbit" / "samples"
 
 MARKET_SAMPLES = {
     "ticker": TickerEvent,
@@ -39,11 +39,6 @@ MARKET_SAMPLES = {
 
 @pytest.fixture(scope="module")
 def samples() -> Path:
-    if not (SAMPLES / "index.json").is_file():
-        pytest.fail(
-            f"Upbit sample frames not found at {SAMPLES}: the tests expect the shared/ folder "
-            "beside the repository clone (shared/upbit/samples/index.json)."
-        )
     return SAMPLES
 
 

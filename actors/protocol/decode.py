@@ -299,10 +299,18 @@ def _as_bytes(frame: object) -> bytes:
 
 
 def _decode_list_fast(frame: bytes) -> list[Event] | None:
-    """A JSON_LIST / SIMPLE_LIST frame whose items all have the first item's type, or None."""
+    """A JSON_LIST / SIMPLE_LIST frame whose items all have the first item's type, or None.
+
+    The first item's type picks the decoder; every decoded item's own ``type`` must then map
+    to that same decoder. A mixed list (a trade, then a ticker) would otherwise decode the
+    ticker as a TradeEvent and silently lose its fields, so it goes to the general path, which
+    reads each item's header first.
+    """
     if frame[:8] == b'[{"ty":"':
+        table = _SIMPLE
         wire = _FAST_SIMPLE.get(frame[8 : frame.find(b'"', 8, 80)])
     elif frame[:10] == b'[{"type":"':
+        table = _DEFAULT
         wire = _FAST_DEFAULT.get(frame[10 : frame.find(b'"', 10, 80)])
     else:
         return None
@@ -312,6 +320,9 @@ def _decode_list_fast(frame: bytes) -> list[Event] | None:
         items = wire.list_decoder.decode(frame)
     except _DECODE_ERRORS:
         return None
+    for item in items:
+        if table.get(item.type) is not wire:  # SIMPLE twins keep the field name ``type``
+            return None
     convert = wire.convert
     if convert is None:
         return items

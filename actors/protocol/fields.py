@@ -3,8 +3,9 @@
 Single source of truth shared by the decoder (SIMPLE twins of the event structs), the request
 encoder and the emulator (which writes frames in Upbit's wire order). Pure data, no I/O.
 
-Sources: ``shared/upbit/ws-schema.json`` (keys and SIMPLE abbreviations) and the samples /
-protocol.md section 3 (wire order). Kinds:
+Sources: ``data/ws-schema.json`` (keys and SIMPLE abbreviations; shipped in this package, see
+``schema.py``) and Upbit's documented wire order (the sample frames under ``tests/data/upbit``).
+Kinds:
 
 - ``str``  JSON string (or null)
 - ``dec``  JSON number to be read as :class:`decimal.Decimal`
