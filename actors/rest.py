@@ -6,6 +6,17 @@ Upbit's answers are respected: 429 and 418 raise :class:`RateLimitedError`, 401
 :class:`AuthError`, other errors :class:`RestError` carrying Upbit's error name (which is an
 integer for quotation errors). Bodies of 429/418 may be plain text.
 
+Transport failures are kept apart, because for an order they mean opposite things:
+
+- :class:`RestConnectError`: the request never left (connection refused, DNS, connect
+  timeout). Nothing happened on the server; sending again is safe.
+- :class:`RestOutcomeUnknownError`: the request went out but no usable answer came back (read
+  timeout, connection reset or closed mid-answer, HTTP 5xx, a body that is not JSON). The
+  server may have acted on it.
+
+``counters()`` gives calls per group, answers per status and rate-limit hits (for the metrics
+endpoint and the status view).
+
 Runs in: the caller's thread. One ``requests.Session`` per thread (sessions are not
 guaranteed thread-safe).
 """
@@ -22,7 +33,13 @@ from urllib.parse import urlencode
 
 import requests
 
-from .protocol.errors import AuthError, RateLimitedError, RestError
+from .protocol.errors import (
+    AuthError,
+    RateLimitedError,
+    RestConnectError,
+    RestError,
+    RestOutcomeUnknownError,
+)
 from .protocol.requests import validate_market_code
 from .ratelimit import RateLimiter
 
@@ -57,6 +74,9 @@ class RestClient:
         self._limiters: dict[str, RateLimiter] = {}
         self._lock = threading.Lock()
         self.remaining: dict[str, int] = {}
+        self._calls: dict[str, int] = {}
+        self._statuses: dict[int, int] = {}
+        self._transport_errors: dict[str, int] = {}
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -114,16 +134,48 @@ class RestClient:
         if body is not None:
             data = json.dumps(body)
             headers["Content-Type"] = "application/json; charset=utf-8"
+        self._count(self._calls, group)
         try:
             resp = self._session().request(
                 method, url, data=data, headers=headers, timeout=self.timeout
             )
         except requests.RequestException as exc:
-            raise RestError(0, "connection_error", f"{type(exc).__name__}", path) from exc
+            error = self._transport_error(exc, method, path)
+            self._count(self._transport_errors, error.name)
+            raise error from exc
+        self._count(self._statuses, resp.status_code)
         self._note_remaining(resp.headers.get("Remaining-Req", ""))
         if resp.status_code >= 400:
             raise _error(resp, path)
         return resp.content
+
+    def _transport_error(self, exc: requests.RequestException, method: str, path: str
+                         ) -> RestError:
+        """Sort a transport failure into "never sent" and "sent, answer lost"."""
+        where = f"{method} {path}"
+        if _never_sent(exc):
+            return RestConnectError(self.base_url, _connect_reason(exc), where)
+        if isinstance(exc, requests.ReadTimeout):
+            return RestOutcomeUnknownError(
+                0, "read_timeout", f"no answer within {self.timeout:g}s", where)
+        return RestOutcomeUnknownError(
+            0, "connection_lost", f"the connection broke before the answer: "
+            f"{type(exc).__name__}", where)
+
+    @staticmethod
+    def _count(table: dict[Any, int], key: Any) -> None:
+        table[key] = table.get(key, 0) + 1  # GIL-atomic enough for counters
+
+    def counters(self) -> dict[str, dict[Any, int]]:
+        """Calls per rate-limit group, answers per HTTP status, rate-limited answers (429 and
+        418) and transport errors by kind. Runs in: any thread."""
+        statuses = dict(self._statuses)
+        return {
+            "calls": dict(self._calls),
+            "statuses": statuses,
+            "rate_limited": {"429": statuses.get(429, 0), "418": statuses.get(418, 0)},
+            "transport_errors": dict(self._transport_errors),
+        }
 
     def _note_remaining(self, header: str) -> None:
         m = _REMAINING.search(header)
@@ -259,19 +311,60 @@ def _codes(symbols: Sequence[str] | str) -> list[str]:
     return codes
 
 
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the request certainly never reached the server: a connect timeout, or a
+    connection error whose cause is a failed connect (refused, DNS) rather than a connection
+    that broke after the request went out."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, NewConnectionError | NameResolutionError | ConnectionRefusedError):
+            return True
+        reason = getattr(cause, "reason", None)
+        nxt = reason if isinstance(reason, BaseException) else None
+        if nxt is None and cause.args and isinstance(cause.args[0], BaseException):
+            nxt = cause.args[0]
+        cause = nxt or cause.__cause__ or cause.__context__
+    return False
+
+
+def _connect_reason(exc: requests.RequestException) -> str:
+    text = str(exc)
+    for needle, reason in (("Connection refused", "connection refused"),
+                           ("Name or service not known", "host name not found"),
+                           ("Temporary failure in name resolution", "host name not found"),
+                           ("timed out", "connect timed out")):  # fmt: skip
+        if needle in text:
+            return reason
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connect timed out"
+    return type(exc).__name__
+
+
 def _error(resp: requests.Response, path: str) -> RestError:
     name: Any = None
     message = resp.text[:200]
+    readable = True
     try:
         payload = resp.json()
         err = payload.get("error", {}) if isinstance(payload, dict) else {}
         name = err.get("name")
         message = err.get("message", message)
     except ValueError:
-        pass
+        readable = False
     status = resp.status_code
     if status in (429, 418):
         return RateLimitedError(status, name or status, message.strip(), path)
     if status == 401:
         return AuthError(status, name, message, path)
+    if status >= 500:
+        why = "" if readable else " (the body is not JSON)"
+        return RestOutcomeUnknownError(status, name or status, message.strip() + why, path)
     return RestError(status, name, message, path)

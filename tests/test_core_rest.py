@@ -53,3 +53,41 @@ def test_429_from_upbit_raises_rate_limited(hub, emulator):
     with pytest.raises(RateLimitedError) as info:
         hub.rest.get_ticker(["KRW-BTC"])
     assert info.value.status in (429, 418)
+
+
+def test_a_refused_connection_is_told_apart_from_a_lost_answer():
+    import socket
+    import threading
+
+    from upbit_hub.actors.protocol.errors import RestConnectError, RestOutcomeUnknownError
+    from upbit_hub.actors.rest import RestClient
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    refused = RestClient(f"http://127.0.0.1:{dead_port}", timeout=2)
+    with pytest.raises(RestConnectError) as info:
+        refused.get_ticker(["KRW-BTC"])
+    assert "connection refused" in str(info.value)
+    assert f"http://127.0.0.1:{dead_port}" in str(info.value)
+    assert "HTTP 0" not in str(info.value)
+
+    server = socket.create_server(("127.0.0.1", 0))
+    got_request = threading.Event()
+
+    def accept_and_hang_up():
+        conn, _ = server.accept()
+        conn.recv(4096)
+        got_request.set()
+        conn.close()  # the request arrived; the answer never comes
+
+    threading.Thread(target=accept_and_hang_up, daemon=True).start()
+    lost = RestClient(f"http://127.0.0.1:{server.getsockname()[1]}", timeout=5)
+    with pytest.raises(RestOutcomeUnknownError) as info:
+        lost.get_ticker(["KRW-BTC"])
+    assert got_request.is_set()
+    assert info.value.name == "connection_lost"
+    server.close()
+    counters = lost.counters()
+    assert counters["calls"] == {"ticker": 1}
+    assert counters["transport_errors"] == {"connection_lost": 1}

@@ -14,6 +14,9 @@ Every error the library raises on purpose derives from :class:`UpbitHubError`, s
      +-- RestError                     a REST call failed (HTTP status + Upbit error name)
      |    +-- RateLimitedError         429 / 418 from REST
      |    +-- AuthError                401 / INVALID_AUTH: keys wrong or token rejected
+     |    +-- RestConnectError         the request never left: connect refused, DNS, timeout
+     |    +-- RestOutcomeUnknownError  sent, but no usable answer: read timeout, reset, 5xx,
+     |                                 unreadable body (an order may or may not exist)
      +-- CredentialsError              API key environment variables missing
      +-- ConfigError                   settings file wrong (lists every problem at once)
      +-- HubError                      the hub is not running / an actor did not answer
@@ -33,7 +36,9 @@ __all__ = [
     "ProtocolError",
     "RateLimitedError",
     "RequestValidationError",
+    "RestConnectError",
     "RestError",
+    "RestOutcomeUnknownError",
     "ServerError",
     "SubscriptionError",
     "UpbitHubError",
@@ -93,6 +98,31 @@ class RestError(UpbitHubError):
 
 class RateLimitedError(RestError):
     """429 (too many requests) or 418 (temporarily blocked). Back off before retrying."""
+
+
+class RestConnectError(RestError):
+    """The request never reached the server (connection refused, DNS failure, connect
+    timeout): nothing was processed, so it is safe to send again. ``status`` is 0."""
+
+    def __init__(self, url: str, reason: str, path: str = "") -> None:
+        self.url = url
+        self.reason = reason
+        RestError.__init__(self, 0, "connect_error", reason, path)
+        Exception.__init__(
+            self, f"cannot reach {url} ({reason}){f' for {path}' if path else ''}: is the "
+            "server up and the rest_url right?"
+        )
+
+
+class RestOutcomeUnknownError(RestError):
+    """The request was sent but no usable answer came back (read timeout, connection reset,
+    HTTP 5xx, a body that is not JSON). The server may have acted on it: for an order, only
+    Upbit's own answer (the private stream or ``GET /v1/order?identifier=``) tells."""
+
+    def __init__(self, status: int, name: str | int | None, message: str, path: str = "") -> None:
+        super().__init__(status, name, message, path)
+        if status == 0:  # no HTTP answer at all
+            Exception.__init__(self, f"no answer from {path or 'Upbit'}: {name}: {message}")
 
 
 class AuthError(RestError):
