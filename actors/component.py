@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 import pykka
 
-from .inbox import DRAIN, ComponentInbox, SubEntry
+from .inbox import DRAIN, ComponentInbox, InboxCall, SubEntry
 from .messages import DropComponent, GetStatus, Ping, SubscriptionFailed
 
 log = logging.getLogger(__name__)
@@ -110,19 +110,38 @@ class ComponentProxyActor(pykka.ThreadingActor):
     def _drain(self) -> None:
         events, more = self.inbox.drain()
         routes_of = self.inbox.table
+        delivered = self.inbox.on_delivered
         for ev in events:
-            routes = routes_of.routes
-            entries = routes.get((ev.type, getattr(ev, "code", None)))
-            if ev.type == "myOrder":
-                wildcard = routes.get(("myOrder", None))
-                if wildcard:
-                    entries = (*(entries or ()), *wildcard)
-            if not entries:
+            if type(ev) is InboxCall:
+                self._call(ev)
                 continue
-            for entry in entries:
-                self._deliver(entry, ev)
+            self._deliver_all(routes_of.routes, ev)
+            if delivered is not None:
+                delivered(ev)
         if more:
             self.actor_ref.tell(DRAIN)
+
+    def _deliver_all(self, routes: dict, ev: Any) -> None:
+        entries = routes.get((ev.type, getattr(ev, "code", None)))
+        if ev.type == "myOrder":
+            wildcard = routes.get(("myOrder", None))
+            if wildcard:
+                entries = (*(entries or ()), *wildcard)
+        for entry in entries or ():
+            self._deliver(entry, ev)
+
+    def _call(self, call: InboxCall) -> None:
+        """A posted function (timer callback, order update): errors count like a handler's."""
+        try:
+            call.fn()
+        except Exception:
+            self.inbox.errors += 1
+            n = self.inbox.errors
+            if n <= _TRACEBACKS:
+                log.exception("component %s: posted call %r raised (error #%d)",
+                              self.inbox.component_id, call.fn, n)  # fmt: skip
+            if self.error_policy == "stop":
+                raise
 
     def _deliver(self, entry: SubEntry, ev: Any) -> None:
         if ev.type == "orderbook":

@@ -7,8 +7,15 @@ Backpressure is explicit, per event type:
 - ``trade`` and ``candle.*``: a bounded FIFO (``capacity``). When full, the new event is dropped,
   ``dropped`` is incremented and a warning is logged (at most once per second per component):
   never silent.
-- ``myOrder`` / ``myAsset`` and anything else: an unbounded FIFO. Private events are rare and
-  must not be lost.
+- ``myOrder`` / ``myAsset``: an unbounded FIFO. Private events are rare and must not be lost.
+- :class:`InboxCall` (``post(fn)``): a function to run in the component's thread, in order with
+  its events, never dropped: timer callbacks and order updates arrive this way, so they never
+  run at the same time as a handler.
+
+Two optional hooks serve a source that must confirm what a component consumed (the broker's
+remote source acknowledges each message only after the handler returned): ``on_delivered(ev)``
+runs in the component thread after ``ev`` went to every callback, ``on_superseded(ev)`` in the
+putting thread when a latest-wins slot replaces ``ev`` unseen.
 
 One wake-up message per burst (not per event) is told to the component actor, which drains in
 batches. The callback table (who wants what, and which callback) is copy-on-write: writers take
@@ -34,7 +41,15 @@ log = logging.getLogger(__name__)
 DRAIN = "drain"  # the wake-up message told to the component actor
 
 _CONFLATED = frozenset({"ticker", "orderbook"})
-_PRIVATE = frozenset({"myOrder", "myAsset"})
+_UNBOUNDED = frozenset({"myOrder", "myAsset", "call"})
+
+
+@dataclass(frozen=True, slots=True)
+class InboxCall:
+    """``fn()`` to run in the component's thread, in arrival order with its events."""
+
+    fn: Any
+    type: str = "call"
 
 
 @dataclass(slots=True)
@@ -119,6 +134,8 @@ class ComponentInbox:
         self.conflated = 0
         self.dropped = 0
         self.errors = 0
+        self.on_delivered: Any = None  # Callable[[event], None], component thread
+        self.on_superseded: Any = None  # Callable[[event], None], putting thread
 
     # -- reader thread ---------------------------------------------------------------------
 
@@ -134,12 +151,15 @@ class ComponentInbox:
             if t in _CONFLATED:
                 key = (t, ev.code, getattr(ev, "level", None))
                 if key in self._latest:
+                    old = self._latest[key]
                     self._latest[key] = ev
                     self.conflated += 1
+                    if self.on_superseded is not None:
+                        self.on_superseded(old)
                     return False
                 self._latest[key] = ev
                 self._order.append(key)
-            elif t in _PRIVATE:
+            elif t in _UNBOUNDED:
                 self._order.append(ev)
             else:
                 if self._bounded >= self.capacity:
@@ -162,6 +182,15 @@ class ComponentInbox:
                 return False
             self._scheduled = True
             return True
+
+    def post(self, fn: Any) -> bool:
+        """Run ``fn()`` in the component's thread after what is queued now (never dropped).
+
+        False when the component's actor is dead. Runs in: any thread.
+        """
+        if self.put(InboxCall(fn)):
+            return self.wake()
+        return self.actor_ref is not None and self.actor_ref.is_alive()
 
     def wake(self) -> bool:
         """Tell the component to drain; False when its actor is dead."""
@@ -190,7 +219,7 @@ class ComponentInbox:
                 if type(item) is tuple:
                     out.append(latest.pop(item))
                 else:
-                    if item.type not in _PRIVATE:
+                    if item.type not in _UNBOUNDED:
                         self._bounded -= 1
                     out.append(item)
             more = bool(order)
