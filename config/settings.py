@@ -47,6 +47,7 @@ __all__ = [
     "ComponentSettings",
     "EmulatorSettings",
     "HubSettings",
+    "MetricsSettings",
     "PrivateSettings",
     "Settings",
     "StatusSettings",
@@ -257,6 +258,17 @@ class EmulatorSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_onl
     _checks: ClassVar[tuple[Check, ...]] = (_unique_markets,)
 
 
+class MetricsSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[metrics]``: the optional Prometheus endpoint (``GET http://host:port/metrics``).
+
+    ``port`` unset (the default) means off; 0 binds a free port (the log says which).
+    ``host`` stays on loopback unless you want the endpoint reachable from other machines.
+    """
+
+    port: Annotated[int, msgspec.Meta(ge=0, le=65_535)] | None = None
+    host: Annotated[str, msgspec.Meta(min_length=1)] = "127.0.0.1"
+
+
 class ComponentSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """One ``[[components]]`` entry: a plugin (by entry-point name) and its params.
 
@@ -299,6 +311,7 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     status: StatusSettings = msgspec.field(default_factory=StatusSettings)
     emulator: EmulatorSettings = msgspec.field(default_factory=EmulatorSettings)
     components: list[ComponentSettings] = msgspec.field(default_factory=list)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
 
     _checks: ClassVar[tuple[Check, ...]] = (_unique_ids,)
 
