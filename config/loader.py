@@ -17,9 +17,11 @@ Runs in: the caller's thread (the CLI's main thread, or whoever starts the hub).
 from __future__ import annotations
 
 import difflib
+import enum
 import os
 import re
 import tomllib
+import types
 import typing
 from collections.abc import Mapping
 from importlib import resources
@@ -236,17 +238,57 @@ def _walk_value(tp: Any, value: Any, path: str) -> tuple[Any, list[str]]:
             items.append(SimpleNamespace(**partial) if got is _MISSING else got)
             problems.extend(found)
         return items, problems
-    if origin is Literal:
-        if any(value == a and type(value) is type(a) for a in args):
-            return value, []
-        choices = ", ".join(repr(a) for a in args)
-        hint = ""
-        if isinstance(value, str):
-            near = [a for a in args if isinstance(a, str) and a.lower() == value.lower()]
-            near = near or difflib.get_close_matches(value, [str(a) for a in args], n=1)
-            hint = f" — did you mean {near[0]!r}?" if near else ""
-        return _MISSING, [f"{path}: must be one of {choices}, got {_show(value)}{hint}"]
+    choices = _choices(base)
+    if choices is not None:
+        return _walk_choice(tp, choices, value, path)
+    if origin in (typing.Union, types.UnionType):
+        arms = [a for a in args if a is not type(None)]
+        if value is not None and len(arms) == 1:  # `X | None`: TOML has no null, so it is X
+            return _walk_value(arms[0], value, path)
+        return _convert(tp, value, path)
+    # collections: walk every item first, so each bad one is named (with its allowed values);
+    # then convert the whole for the collection's own constraints (min_length, ...)
+    if _is_sequence(origin, args) and isinstance(value, list):
+        problems = [p for i, item in enumerate(value)
+                    for p in _walk_value(args[0], item, f"{path}[{i}]")[1]]  # fmt: skip
+        if problems:
+            return _MISSING, problems
+    elif origin is dict and len(args) == 2 and isinstance(value, Mapping):
+        problems = [p for key, item in value.items()
+                    for p in _walk_value(args[1], item, _join(path, key))[1]]  # fmt: skip
+        if problems:
+            return _MISSING, problems
     return _convert(tp, value, path)
+
+
+def _choices(tp: Any) -> tuple[Any, ...] | None:
+    """The allowed values of a ``Literal`` or an ``Enum`` (by value), else None."""
+    if typing.get_origin(tp) is Literal:
+        return typing.get_args(tp)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tuple(m.value for m in tp)
+    return None
+
+
+def _walk_choice(tp: Any, choices: tuple[Any, ...], value: Any, path: str) -> tuple[Any, list[str]]:
+    """Accept one of ``choices`` or say which ones there are (and the likely intended one)."""
+    if any(value == c and type(value) is type(c) for c in choices):
+        base = _unannotated(tp)
+        return (value, []) if typing.get_origin(base) is Literal else _convert(tp, value, path)
+    shown = ", ".join(repr(c) for c in choices)
+    hint = ""
+    if isinstance(value, str):
+        texts = [c for c in choices if isinstance(c, str)]
+        near = [c for c in texts if c.lower() == value.lower()]
+        near = near or difflib.get_close_matches(value, texts, n=1)
+        hint = f" — did you mean {near[0]!r}?" if near else ""
+    return _MISSING, [f"{path}: must be one of {shown}, got {_show(value)}{hint}"]
+
+
+def _is_sequence(origin: Any, args: tuple[Any, ...]) -> bool:
+    if origin in (list, set, frozenset):
+        return len(args) == 1
+    return origin is tuple and len(args) == 2 and args[1] is Ellipsis
 
 
 def _convert(tp: Any, value: Any, path: str) -> tuple[Any, list[str]]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
+from typing import Annotated, Literal
 
 import hypothesis
 import msgspec
@@ -271,3 +273,88 @@ def test_dropping_any_one_letter_of_any_key_suggests_that_key(section_key, data)
     with pytest.raises(ConfigError) as info:
         settings_from_mapping({section: {typo: 1}})
     assert info.value.problems == [f"unknown key '{section}.{typo}' — did you mean '{key}'?"]
+
+
+# -- enum values: the error lists what is allowed -------------------------------------------
+
+
+def test_a_bad_value_in_a_list_of_choices_lists_the_allowed_values_and_suggests_one():
+    from upbit_hub.plugins.builtin.recorder import RecorderConfig
+
+    params = {"path": "rec.jsonl", "types": ["tickers", "trade", "MYORDER"]}
+    cfg, problems = validate_component_params(RecorderConfig, params, "components[2].params")
+    assert cfg is None
+    allowed = "'ticker', 'trade', 'orderbook', 'candle', 'myOrder', 'myAsset'"
+    assert problems == [
+        f"components[2].params.types[0]: must be one of {allowed}, got 'tickers'"
+        " — did you mean 'ticker'?",
+        f"components[2].params.types[2]: must be one of {allowed}, got 'MYORDER'"
+        " — did you mean 'myOrder'?",
+    ]
+
+
+def test_a_bad_recorder_type_in_a_settings_file_names_the_allowed_types(tmp_path):
+    from upbit_hub.config.check_cmd import check
+
+    path = _write(tmp_path, '[[components]]\nplugin = "recorder"\nid = "rec"\n'
+                            '[components.params]\npath = "r.jsonl"\ntypes = ["tickers"]\n')
+    _, problems = check(str(path))
+    assert len(problems) == 1
+    assert problems[0].startswith("components[0].params.types[0]: must be one of 'ticker', ")
+    assert "'myAsset', got 'tickers' — did you mean 'ticker'?" in problems[0]
+
+
+class _Color(enum.Enum):
+    RED = "red"
+    GREEN = "green"
+
+
+class _Choices(msgspec.Struct, frozen=True, kw_only=True):
+    color: _Color = _Color.RED
+    by_market: dict[str, Literal["up", "down"]] = msgspec.field(default_factory=dict)
+    maybe: Literal["a", "b"] | None = None
+    levels: Annotated[tuple[Literal[1, 5, 15], ...], msgspec.Meta(min_length=1)] = (1,)
+
+
+def test_enum_dict_value_optional_and_tuple_choices_are_checked_item_by_item():
+    params = {"color": "Red", "by_market": {"KRW-BTC": "upp"}, "maybe": "c", "levels": [5, 7]}
+    cfg, problems = validate_component_params(_Choices, params, "p")
+    assert cfg is None
+    assert problems == [
+        "p.color: must be one of 'red', 'green', got 'Red' — did you mean 'red'?",
+        "p.by_market.KRW-BTC: must be one of 'up', 'down', got 'upp' — did you mean 'up'?",
+        "p.maybe: must be one of 'a', 'b', got 'c'",
+        "p.levels[1]: must be one of 1, 5, 15, got 7",
+    ]
+
+
+def test_good_choices_still_convert_and_collection_constraints_still_apply():
+    cfg, problems = validate_component_params(
+        _Choices, {"color": "green", "by_market": {"KRW-BTC": "up"}, "levels": [1, 15]}, "p"
+    )
+    assert problems == []
+    assert cfg == _Choices(color=_Color.GREEN, by_market={"KRW-BTC": "up"}, levels=(1, 15))
+    _, problems = validate_component_params(_Choices, {"levels": []}, "p")
+    assert problems == ["p.levels: expected `array` of length >= 1, got []"]
+
+
+def test_every_bad_item_of_a_list_is_reported_not_only_the_first():
+    _, problems = validate_component_params(
+        _Config, {"symbols": ["KRW-BTC", 1, 2]}, "components[0].params"
+    )
+    assert problems == [
+        "components[0].params.symbols[1]: expected `str`, got `int`",
+        "components[0].params.symbols[2]: expected `str`, got `int`",
+    ]
+
+
+def test_metrics_port_is_off_by_default_and_checked_against_the_port_range():
+    assert Settings().metrics.port is None
+    assert settings_from_mapping({"metrics": {"port": 0}}).metrics.port == 0
+    assert settings_from_mapping({"metrics": {"port": 9464}}).metrics.port == 9464
+    with pytest.raises(ConfigError) as info:
+        settings_from_mapping({"metrics": {"port": 70000, "hots": "0.0.0.0"}})
+    assert info.value.problems == [
+        "unknown key 'metrics.hots' — did you mean 'host'?",
+        "metrics.port: expected `int` <= 65535, got 70000",
+    ]

@@ -251,3 +251,20 @@ def test_read_keys_names_both_variables_when_both_are_missing_or_empty():
     with pytest.raises(CredentialsError) as info:
         AuthSettings(access_key_env="AK", secret_key_env="SK").read_keys({"AK": ""})
     assert "AK and SK are not set" in str(info.value)
+
+
+def test_the_commented_examples_in_default_toml_are_valid_once_uncommented(tmp_path):
+    from importlib import resources
+
+    from upbit_hub.config.check_cmd import check
+
+    text = resources.files("upbit_hub.config").joinpath("default.toml").read_text("utf-8")
+    lines = [line[2:] if line.startswith("# [") or (line.startswith("# ") and "=" in line)
+             else line for line in text.splitlines()]  # fmt: skip
+    path = tmp_path / "uncommented.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    s = parse_settings(path.read_text("utf-8"), environ={})
+    assert s.metrics.port == 9464
+    assert [c.plugin for c in s.components] == ["ticker-board"]
+    _, problems = check(str(path))  # the plugin exists and takes those params
+    assert problems == []
