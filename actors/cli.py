@@ -4,6 +4,10 @@ Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
 ``main(args) -> int``. Modules are imported when the parser is built; one that fails to import
 is still listed and reports its import error when chosen, so a broken subsystem cannot take the
 other subcommands down with it.
+
+``upbit-hub --version`` prints ``upbit-hub 0.1.0`` (``upbit_hub.__version__``). Options are
+checked by the ``type=`` functions of :mod:`upbit_hub.actors.cli_args`: a bad value is one
+line on stderr (``upbit-hub emulate: error: argument --port: ...``) and exit status 2.
 """
 
 from __future__ import annotations
@@ -31,9 +35,17 @@ def _broken(name: str, exc: BaseException) -> Callable[[argparse.Namespace], int
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Build the argument parser with every subcommand's own arguments."""
+    """Build the argument parser with every subcommand's own arguments.
+
+    Runs in: the main thread.
+    """
+    import upbit_hub
+
     parser = argparse.ArgumentParser(
         prog="upbit-hub", description="Upbit real-time data hub for synchronous Python."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"upbit-hub {upbit_hub.__version__}"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in _COMMANDS.items():
@@ -50,7 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the process exit code."""
+    """Entry point of the console script; returns the process exit code.
+
+    Runs in: the main thread.
+    """
     args = build_parser().parse_args(argv)
     return int(args._handler(args) or 0)
 
