@@ -51,6 +51,7 @@ __all__ = [
     "PrivateSettings",
     "Settings",
     "StatusSettings",
+    "TradingSettings",
     "UpbitSettings",
     "check_url",
 ]
@@ -269,6 +270,38 @@ class MetricsSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only
     host: Annotated[str, msgspec.Meta(min_length=1)] = "127.0.0.1"
 
 
+def _per_market_not_above_total(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    per, total = values.get("max_open_orders_per_market"), values.get("max_open_orders")
+    if isinstance(per, int) and isinstance(total, int) and per > total:
+        return [("max_open_orders_per_market",
+                 f"{per} must not exceed max_open_orders ({total})")]  # fmt: skip
+    return []
+
+
+class TradingSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[trading]``: the order API's journal, pacing and pre-trade risk limits.
+
+    Every key is optional. A risk rule that denies an order names its key in the denial's
+    reason (``max_order_krw: ...``). Amounts are KRW; ``None`` (key left out) means no such
+    limit where a limit can be absent.
+    """
+
+    journal_path: str | None = None  # None: a per-user state file (see the README)
+    max_order_krw: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    max_open_orders: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 50
+    max_open_orders_per_market: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 20
+    orders_per_minute: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 120
+    price_band_pct: Annotated[float, msgspec.Meta(gt=0, le=1000)] | None = 10.0
+    daily_loss_limit_krw: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    max_queue_delay_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
+    order_rate_per_s: Annotated[float, msgspec.Meta(gt=0, le=100)] = 12.0
+    default_rate_per_s: Annotated[float, msgspec.Meta(gt=0, le=100)] = 25.0
+    request_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=120)] = 5.0
+    halted: bool = False  # start with the kill switch on
+
+    _checks: ClassVar[tuple[Check, ...]] = (_per_market_not_above_total,)
+
+
 class ComponentSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """One ``[[components]]`` entry: a plugin (by entry-point name) and its params.
 
@@ -312,6 +345,7 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     emulator: EmulatorSettings = msgspec.field(default_factory=EmulatorSettings)
     components: list[ComponentSettings] = msgspec.field(default_factory=list)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    trading: TradingSettings = msgspec.field(default_factory=TradingSettings)
 
     _checks: ClassVar[tuple[Check, ...]] = (_unique_ids,)
 
