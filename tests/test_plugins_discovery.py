@@ -286,9 +286,9 @@ def test_check_config_reports_plugin_problems_even_when_the_schema_fails(fake_di
     assert fake_dist.broken not in sys.modules  # the disabled entry's plugin was not imported
 
 
-def test_plugins_command_prints_a_table_in_process(fake_dist):
+def test_plugins_command_prints_a_table_in_process_and_exits_1_for_a_broken_one(fake_dist):
     out = io.StringIO()
-    assert list_cmd.main(argparse.Namespace(names=["good", "broken"]), out) == 0
+    assert list_cmd.main(argparse.Namespace(names=["good", "broken"]), out) == 1
     lines = out.getvalue().splitlines()
     assert lines[0].split() == ["NAME", "STATE", "DISTRIBUTION", "TARGET", "ERROR"]
     row = {line.split()[0]: line for line in lines[1:-1]}
@@ -303,14 +303,14 @@ def test_plugins_command_prints_a_table_in_process(fake_dist):
     assert lines[-1] == "2 plugin(s), 1 not loaded"
 
 
-def test_the_plugins_console_script_lists_good_and_broken_plugins_and_exits_zero(fake_dist):
+def test_the_plugins_console_script_lists_good_and_broken_plugins_and_exits_1(fake_dist):
     exe = shutil.which("upbit-hub") or str(Path(sys.executable).with_name("upbit-hub"))
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(fake_dist.site), os.environ.get("PYTHONPATH", "")]),
     }
     proc = subprocess.run([exe, "plugins"], capture_output=True, text=True, timeout=60, env=env)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr
     rows = {line.split()[0]: line.split()[1] for line in proc.stdout.splitlines()[1:-1]}
     assert rows["good"] == "loaded"
     assert rows["exits"] == "load_error"
