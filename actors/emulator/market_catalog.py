@@ -1,9 +1,10 @@
 """Static facts about the emulated markets: tick sizes, start prices, names, grouping levels.
 
 Prices inside the simulator are integers in units of 1e-8 of the quote currency (``SCALE``), so
-the stepped KRW tick table (protocol.md 9: 1,000 KRW at >= 1,000,000 down to 1e-8) works on
-plain ints. Everything here is a pure function of the market code, so the renderer and the
-REST layer agree with the simulator without holding a reference to it.
+the stepped KRW tick table (protocol.md 9: 1,000 KRW at >= 1,000,000 down to 1e-8; defined once
+in ``upbit_hub.actors.protocol.trading_rules``) works on plain ints. Everything here is a pure
+function of the market code, so the renderer and the REST layer agree with the simulator
+without holding a reference to it.
 
 Runs in: any thread (pure data and functions).
 """
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
+from upbit_hub.actors.protocol.trading_rules import BTC_TICKS, KRW_TICKS, USDT_TICKS
+
 __all__ = [
     "BUSY_MARKETS",
     "DEFAULT_MARKETS",
@@ -23,6 +26,7 @@ __all__ = [
     "market_info",
     "supported_levels",
     "tick_down",
+    "tick_size",
     "tick_up",
 ]
 
@@ -54,32 +58,16 @@ _KNOWN: Final[dict[str, tuple[str, str, str, str]]] = {
     "USDT-BTC": ("105000", "비트코인", "Bitcoin", "300"),
 }
 
-# KRW tick table: (lower bound of the price band, tick), both in 1e-8 units, highest first.
-_KRW_TICKS: Final[tuple[tuple[int, int], ...]] = tuple(
-    (int(Decimal(lo) * SCALE), int(Decimal(t) * SCALE))
-    for lo, t in (
-        ("1000000", "1000"),
-        ("500000", "500"),
-        ("100000", "100"),
-        ("50000", "50"),
-        ("10000", "10"),
-        ("5000", "5"),
-        ("100", "1"),
-        ("10", "0.1"),
-        ("1", "0.01"),
-        ("0.1", "0.001"),
-        ("0.01", "0.0001"),
-        ("0.001", "0.00001"),
-        ("0.0001", "0.000001"),
-        ("0.00001", "0.0000001"),
-        ("0", "0.00000001"),
-    )
-)
-_USDT_TICKS: Final[tuple[tuple[int, int], ...]] = tuple(
-    (int(Decimal(lo) * SCALE), int(Decimal(t) * SCALE))
-    for lo, t in (("10000", "0.01"), ("100", "0.001"), ("1", "0.0001"), ("0", "0.00000001"))
-)
-_FLAT_TICKS: Final[tuple[tuple[int, int], ...]] = ((0, 1),)  # BTC-* markets: 1e-8
+def _units(table: tuple[tuple[Decimal, Decimal], ...]) -> tuple[tuple[int, int], ...]:
+    """A :mod:`~upbit_hub.actors.protocol.trading_rules` tick table in 1e-8 units."""
+    return tuple((int(lo * SCALE), int(tick * SCALE)) for lo, tick in table)
+
+
+# Tick tables (lower bound of the price band, tick) in 1e-8 units, highest band first. The one
+# source is trading_rules, which the exchange's tick check and the hub's risk checks use too.
+_KRW_TICKS: Final[tuple[tuple[int, int], ...]] = _units(KRW_TICKS)
+_USDT_TICKS: Final[tuple[tuple[int, int], ...]] = _units(USDT_TICKS)
+_FLAT_TICKS: Final[tuple[tuple[int, int], ...]] = _units(BTC_TICKS)  # BTC-* markets: 1e-8
 
 
 @dataclass(frozen=True)
@@ -114,6 +102,18 @@ def tick_up(info: MarketInfo, price: int) -> int:
 def tick_down(info: MarketInfo, price: int) -> int:
     """Tick to subtract from ``price`` to reach the next valid price below it (1e-8 units)."""
     return _tick_in(info.ticks, price - 1)
+
+
+def tick_size(code: str, price: Decimal) -> Decimal:
+    """The tick of ``price``'s band on ``code`` (Decimal): what a limit price must be a multiple
+    of and what ``/v1/orderbook/instruments`` reports. Same tables as
+    ``trading_rules.tick_size``; quote currencies Upbit does not have tick 1e-8.
+
+    >>> tick_size("KRW-BTC", Decimal("150000000")), tick_size("KRW-XRP", Decimal("3000"))
+    (Decimal('1000'), Decimal('1'))
+    """
+    tick = Decimal(_tick_in(market_info(code).ticks, int(price * SCALE))).scaleb(-8)
+    return tick.quantize(Decimal(1)) if tick >= 1 else tick.normalize()
 
 
 def _round_to_tick(table: tuple[tuple[int, int], ...], price: int) -> int:
