@@ -86,6 +86,10 @@ def test_route_table_names_methods_paths_and_rate_limit_groups(api):
     assert table == {
         ("GET", "/v1/accounts"): "default",
         ("POST", "/v1/orders"): "order",
+        ("POST", "/v1/orders/test"): "order-test",
+        ("POST", "/v1/orders/cancel_and_new"): "order",
+        ("DELETE", "/v1/orders/open"): "order-cancel-all",
+        ("GET", "/v1/orders/chance"): "default",
         ("DELETE", "/v1/order"): "default",
         ("GET", "/v1/order"): "default",
         ("GET", "/v1/orders/open"): "default",
@@ -236,7 +240,7 @@ def test_get_query_hash_mismatch_is_refused(api):
 
 
 def test_order_validation_errors_come_back_as_400_bodies(api):
-    status, body = api.order(**limit_body(volume="100"))
+    status, body = api.order(**limit_body(volume="10"))  # 900,000,000 KRW: under the maximum
     assert status == 400
     assert body["error"]["name"] == "insufficient_funds_bid"
     assert "KRW" in body["error"]["message"]

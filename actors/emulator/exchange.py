@@ -1,8 +1,9 @@
 """The emulated exchange: one account, orders, a small matching engine, myOrder/myAsset events.
 
 Default account (:data:`DEFAULT_BALANCES`): 10,000,000 KRW, 0.05 BTC and 0.5 ETH, enough to
-place and fill small orders on the default markets. Fee 0.05 % (maker and taker), minimum order
-total 5,000 KRW on KRW markets.
+place and fill small orders on the default markets. Fees 0.05 % (maker and taker, separately
+settable), minimum order total 5,000 KRW and maximum 1,000,000,000 KRW on KRW markets, limit
+prices on Upbit's tick grid (``upbit_hub.actors.protocol.trading_rules``).
 
 Order types (``POST /v1/orders``):
 
@@ -13,20 +14,25 @@ Order types (``POST /v1/orders``):
 - ``best``: best-price order with ``time_in_force`` ``ioc`` or ``fok``; a bid gives funds in
   ``price`` (like ``price``), an ask gives ``volume`` (like ``market``).
 
-Matching: an order that crosses the simulated book when placed fills at once against the book
-levels as a taker, one trade per level. A limit order that rests fills later, as a maker at its
-own price, on an :meth:`Exchange.on_market_tick` where the book crosses it; such a maker fill
-takes at most the crossing levels' size and, by a seeded coin toss, often only part of the
-remaining volume, so small orders regularly fill in 2+ trades across ticks. Liquidity our orders
-take from a level is remembered for ``replenish_ms`` so that it is not taken twice. Our orders do
-not change the simulated public book or trades. Market orders (and ``ioc``) that cannot fill
-completely end ``cancel``; a market buy that leaves dust (funds too small for 1e-8 of the coin)
-ends ``cancel`` too, as on Upbit.
+``smp_type`` (``cancel_maker`` when left out, ``none`` for post_only) governs what happens when
+a new order meets one of the account's own resting orders; matching and self-match prevention
+are described in :mod:`~upbit_hub.actors.emulator.exchange_engine`.
 
-Every state change emits a ``myOrder`` dict (``wait`` on accept, ``trade`` per fill, then
-``done``/``cancel``) and every balance change a ``myAsset`` dict listing only the changed
-currencies; both DEFAULT-keyed in wire order with ``stream_type`` ``REALTIME`` and Decimal
-numbers. Listeners must not mutate them.
+Identifiers: every ``identifier`` :meth:`Exchange.place_order` receives (and every
+``new_identifier`` of :meth:`Exchange.cancel_and_new`) is used up, even when the request then
+fails validation, as on Upbit; :meth:`Exchange.test_order` checks it without using it up.
+
+Every state change emits a ``myOrder`` dict (``wait`` on accept, ``trade`` per fill,
+``prevented`` when SMP reduced the order, then ``done``/``cancel``) and every balance change a
+``myAsset`` dict listing only the changed currencies; both DEFAULT-keyed in wire order with
+``stream_type`` ``REALTIME`` and Decimal numbers. Listeners must not mutate them.
+
+A backtest builds one directly and calls :meth:`~ExchangeEngine.on_market_tick` after every
+book update::
+
+    ex = Exchange(book_source, balances={"KRW": Decimal(10**7)}, seed=1, clock=clock,
+                  maker_fee_rate=Decimal("0.0005"), taker_fee_rate=Decimal("0.0005"),
+                  split_probability=0.0)
 
 Runs in: the emulator loop thread. Every method is synchronous and non-blocking; nothing here
 is thread-safe, the server serialises all calls onto its loop.
@@ -34,107 +40,43 @@ is thread-safe, the server serialises all calls onto its loop.
 
 from __future__ import annotations
 
-import logging
-import random
-import time
-import uuid as _uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
-from typing import Final, Protocol
+from typing import Final
 
-from upbit_hub.actors.emulator.exchange_book import Liquidity
-from upbit_hub.actors.emulator.exchange_model import (
-    FEE_RATE,
-    VOLUME_STEP,
-    ZERO,
-    Balance,
-    ExchangeError,
-    Fill,
-    Order,
-    apply_fill,
-    floor_volume,
-    my_asset_dict,
-    my_order_dict,
+from upbit_hub.actors.emulator.exchange_engine import DEFAULT_BALANCES, BookSource, ExchangeEngine
+from upbit_hub.actors.emulator.exchange_json import chance_json
+from upbit_hub.actors.emulator.exchange_model import Balance, ExchangeError, Order
+from upbit_hub.actors.emulator.exchange_validate import (
+    check_funds,
+    check_identifier,
+    parse_order,
+    released_by,
 )
-from upbit_hub.actors.emulator.exchange_validate import check_funds, parse_order
-
-log = logging.getLogger(__name__)
+from upbit_hub.actors.protocol import trading_rules as rules
 
 __all__ = ["DEFAULT_BALANCES", "BookSource", "Exchange", "ExchangeError"]
 
-#: The default account: enough to place and fill small orders.
-DEFAULT_BALANCES: Final[dict[str, Decimal]] = {
-    "KRW": Decimal("10000000"),
-    "BTC": Decimal("0.05"),
-    "ETH": Decimal("0.5"),
-}
+#: ``max_total`` the order chance reports where Upbit documents none (BTC and USDT markets):
+#: an emulator choice, not an Upbit fact, and not enforced.
+UNDOCUMENTED_MAX_TOTAL: Final = Decimal(1_000_000_000)
 
 
-class BookSource(Protocol):
-    """What the exchange needs from the market simulator."""
-
-    markets: tuple[str, ...]
-
-    def book(self, code: str) -> list[tuple[Decimal, Decimal, Decimal, Decimal]]:
-        """Current levels as (ask_price, bid_price, ask_size, bid_size), best first."""
-        ...
+def _bad(message: str) -> ExchangeError:
+    return ExchangeError(400, rules.VALIDATION_ERROR, message)
 
 
-class Exchange:
+class Exchange(ExchangeEngine):
     """One account trading against a :class:`BookSource` (the market simulator).
 
     ``balances`` replaces :data:`DEFAULT_BALANCES`; ``seed`` makes ids and partial fills
-    reproducible; ``clock`` returns Unix ms (default: wall clock; ticks never move time back).
+    reproducible; ``clock`` returns Unix ms (default: wall clock; ticks never move time back);
+    ``maker_fee_rate`` / ``taker_fee_rate`` (default 0.0005 each; ``fee_rate`` sets both);
+    ``replenish_ms`` is how long liquidity our fills took stays gone; ``split_probability``
+    is the chance a maker fill takes only part of the remaining volume.
     Runs in: the emulator loop thread.
     """
-
-    def __init__(
-        self,
-        market: BookSource,
-        *,
-        balances: Mapping[str, Decimal] | None = None,
-        seed: int = 7,
-        clock: Callable[[], int] | None = None,
-        fee_rate: Decimal = FEE_RATE,
-        replenish_ms: int = 500,
-        split_probability: float = 0.5,
-    ) -> None:
-        self._market = market
-        self._fee = fee_rate
-        self._clock = clock or (lambda: time.time_ns() // 1_000_000)
-        self._split_probability = split_probability
-        self._rng = random.Random(seed)
-        self._id_rng = random.Random(seed * 7919 + 1)
-        self._last_ms = 0
-        start = DEFAULT_BALANCES if balances is None else balances
-        self._balances: dict[str, Balance] = {
-            cur: Balance(balance=Decimal(amount)) for cur, amount in start.items()
-        }
-        self._balances.setdefault("KRW", Balance())
-        self._orders: dict[str, Order] = {}
-        self._open: dict[str, Order] = {}
-        self._by_identifier: dict[str, str] = {}
-        self._liquidity = Liquidity(market.book, replenish_ms)
-        self._last_fill_price: dict[str, Decimal] = {}
-        self._listeners: list[Callable[[dict], None]] = []
-        self._order_history: list[dict] = []
-        self._asset_history: list[dict] = []
-        self._seed_avg_buy_prices()
-
-    def _seed_avg_buy_prices(self) -> None:
-        """Give starting coins an average buy price: the KRW market's best ask, if any."""
-        for currency, wallet in self._balances.items():
-            code = f"KRW-{currency}"
-            if currency == "KRW" or wallet.balance <= 0 or code not in self._market.markets:
-                continue
-            try:
-                asks = self._liquidity.levels(code, "ask")
-            except Exception:  # cosmetic value only; never fail construction over it
-                log.debug("no book for %s yet; avg_buy_price stays 0", code)
-                continue
-            if asks:
-                wallet.avg_buy_price = asks[0][0]
 
     # -- listeners and history -----------------------------------------------------------------
 
@@ -187,38 +129,54 @@ class Exchange:
             if (market is None or o.market == market) and (not states or o.state in states)
         ]
 
+    def identifier_used(self, identifier: str) -> bool:
+        """True once ``identifier`` reached :meth:`place_order` or :meth:`cancel_and_new`
+        (whether or not an order came of it). Runs in: the emulator loop thread."""
+        return identifier in self._used_identifiers
+
+    def chance(self, market: str) -> dict:
+        """``GET /v1/orders/chance`` body for ``market`` (fees, limits, the two accounts).
+
+        Unknown market: 400 ``validation_error``. Runs in: the emulator loop thread.
+        """
+        if market not in self._market.markets:
+            raise _bad(f"market {market!r} does not exist on this emulator; "
+                       f"one of {sorted(self._market.markets)}")
+        return chance_json(
+            market, self._balances, maker_fee=self.maker_fee_rate, taker_fee=self.taker_fee_rate,
+            max_total=rules.max_total(market) or UNDOCUMENTED_MAX_TOTAL,
+        )
+
     # -- commands ------------------------------------------------------------------------------
 
     def place_order(self, params: Mapping[str, object]) -> Order:
         """Validate and accept an order (``POST /v1/orders`` body), then match it.
 
-        Returns the order as accepted (state ``wait``), the shape ``POST`` answers with; fills
-        that happen at once are already emitted when this returns. Raises
-        :class:`ExchangeError` (400) with Upbit's names; nothing changes on an error.
+        The identifier is checked first and used up even if the order then fails. Returns the
+        order as accepted (state ``wait``), the shape ``POST`` answers with; fills that happen
+        at once are already emitted when this returns. Raises :class:`ExchangeError` (400)
+        with Upbit's names; nothing but the identifier changes on an error.
         Runs in: the emulator loop thread.
         """
-        order = parse_order(params, self._market.markets, self._by_identifier)
-        bids = self._liquidity.levels(order.market, "bid") if order.side == "ask" else []
-        check_funds(
-            order,
-            quote_available=self._balances.get(order.quote, Balance()).balance,
-            base_available=self._balances.get(order.base, Balance()).balance,
-            best_bid=bids[0][0] if bids else None,
-            fee_rate=self._fee,
-        )
-        order.uuid = self._new_uuid()
-        now = self._now()
-        order.created_ms = now
-        self._lock(order)
-        self._orders[order.uuid] = order
-        self._open[order.uuid] = order
-        if order.identifier is not None:
-            self._by_identifier[order.identifier] = order.uuid
-        accepted = order.snapshot()
-        self._emit(my_order_dict(order, "wait", now))
-        self._emit_assets([order.quote if order.side == "bid" else order.base], now)
-        self._match_new(order, now)
-        return accepted
+        identifier = check_identifier(params.get("identifier"), self._used_identifiers)
+        if identifier is not None:
+            self._used_identifiers.add(identifier)
+        return self._accept(self._validated(params, identifier))
+
+    def test_order(self, params: Mapping[str, object]) -> Order:
+        """``POST /v1/orders/test``: the checks of :meth:`place_order`, nothing created.
+
+        Returns the order as it would be accepted (a fresh uuid that finds nothing, state
+        ``wait``, lock and fee reserve computed); no balance changes, no event, the identifier
+        is not used up. Raises the same :class:`ExchangeError` as :meth:`place_order`.
+        Runs in: the emulator loop thread.
+        """
+        identifier = check_identifier(params.get("identifier"), self._used_identifiers)
+        order = self._validated(params, identifier)
+        order.uuid = self._new_uuid(self._test_rng)
+        order.created_ms = self._now()
+        self._lock(order, apply=False)
+        return order
 
     def cancel_order(self, *, uuid: str | None = None, identifier: str | None = None) -> Order:
         """Cancel an open order; returns it as of cancel acceptance (state still ``wait``).
@@ -228,200 +186,130 @@ class Exchange:
         """
         order = self._find(uuid, identifier)
         if not order.is_open:
-            raise ExchangeError(404, "order_not_found", "주문을 찾지 못했습니다. (already closed)")
+            raise ExchangeError(404, rules.ORDER_NOT_FOUND,
+                                "주문을 찾지 못했습니다. (the order is already closed)")
         before = order.snapshot()
         self._close(order, "cancel", self._now())
         return before
 
-    def on_market_tick(self, now_ms: int) -> None:
-        """Let resting orders fill against the current book. Runs in: the emulator loop thread."""
-        self._last_ms = max(self._last_ms, now_ms)
-        self._liquidity.expire(self._last_ms)
-        if not self._open:
-            return
+    def cancel_all(
+        self,
+        *,
+        cancel_side: str = "all",
+        pairs: Collection[str] | None = None,
+        excluded_pairs: Collection[str] | None = None,
+        quote_currencies: Collection[str] | None = None,
+        count: int = rules.BATCH_CANCEL_DEFAULT_COUNT,
+        order_by: str = "desc",
+    ) -> list[Order]:
+        """``DELETE /v1/orders/open``: cancel up to ``count`` open (``wait``) orders.
+
+        Filters: ``cancel_side`` all/ask/bid, ``pairs`` or ``excluded_pairs`` (not both, at
+        most 20), ``quote_currencies``; ``order_by`` ``desc`` takes the newest first. Returns
+        the cancelled orders as of cancel acceptance, in that order. Bad arguments: 400
+        ``validation_error``. Runs in: the emulator loop thread.
+        """
+        if cancel_side not in rules.CANCEL_SIDES:
+            raise _bad(f"cancel_side must be one of {', '.join(rules.CANCEL_SIDES)}, "
+                       f"got {cancel_side!r}")
+        if pairs is not None and excluded_pairs is not None:
+            raise _bad("give either pairs or excluded_pairs, not both")
+        for name, codes in (("pairs", pairs), ("excluded_pairs", excluded_pairs)):
+            if codes is not None and len(codes) > rules.BATCH_CANCEL_MAX_PAIRS:
+                raise _bad(f"{name} takes at most {rules.BATCH_CANCEL_MAX_PAIRS} markets, "
+                           f"got {len(codes)}")
+        if not 1 <= count <= rules.BATCH_CANCEL_MAX_COUNT:
+            raise _bad(f"count must be between 1 and {rules.BATCH_CANCEL_MAX_COUNT}, got {count}")
+        if order_by not in ("asc", "desc"):
+            raise _bad(f"order_by must be asc or desc, got {order_by!r}")
+        chosen = [
+            o for o in self._open.values()
+            if o.state == "wait"
+            and (cancel_side == "all" or o.side == cancel_side)
+            and (pairs is None or o.market in pairs)
+            and (excluded_pairs is None or o.market not in excluded_pairs)
+            and (quote_currencies is None or o.quote in quote_currencies)
+        ]  # fmt: skip
+        chosen.sort(key=lambda o: o.created_ms, reverse=order_by == "desc")
         now = self._now()
-        tops: dict[str, tuple[list, Decimal | None, Decimal | None]] = {}
-        for order in list(self._open.values()):
-            if order.ord_type != "limit" or not order.is_open:
-                continue
-            top = tops.get(order.market)
-            if top is None:
-                rows = self._market.book(order.market)
-                asks = [r[0] for r in rows if r[0] > 0 and r[2] > 0]
-                bids = [r[1] for r in rows if r[1] > 0 and r[3] > 0]
-                top = tops[order.market] = (rows, min(asks, default=None), max(bids, default=None))
-            rows, best_ask, best_bid = top
-            # Cheap pre-check: most resting orders do not cross the best opposite price.
-            if order.side == "bid" and (best_ask is None or best_ask > order.price):
-                continue
-            if order.side == "ask" and (best_bid is None or best_bid < order.price):
-                continue
-            self._match_resting(order, rows, now)
-
-    # -- validation and locking ----------------------------------------------------------------
-
-    def _lock(self, order: Order) -> None:
-        if order.side == "bid":
-            if order.funds_based:
-                order.remaining_funds = order.price
-                total = order.price
-            else:
-                order.remaining_volume = order.volume
-                total = order.price * order.volume
-            order.reserved_fee = total * self._fee
-            order.locked = total + order.reserved_fee
-            wallet = self._balance(order.quote)
-        else:
-            order.remaining_volume = order.volume
-            if order.ord_type == "limit":
-                order.reserved_fee = order.price * order.volume * self._fee
-            order.locked = order.volume
-            wallet = self._balance(order.base)
-        order.remaining_fee = order.reserved_fee
-        wallet.balance -= order.locked
-        wallet.locked += order.locked
-
-    # -- matching ------------------------------------------------------------------------------
-
-    def _crosses(self, order: Order, price: Decimal) -> bool:
-        if order.ord_type != "limit":
-            return True
-        return price <= order.price if order.side == "bid" else price >= order.price
-
-    def _match_new(self, order: Order, now: int) -> None:
-        book_side = "ask" if order.side == "bid" else "bid"
-        levels = [(p, a) for p, a in self._liquidity.levels(order.market, book_side) if a > 0]
-        crossing = [(p, a) for p, a in levels if self._crosses(order, p)]
-        if order.time_in_force == "post_only" and crossing:
+        cancelled = []
+        for order in chosen[:count]:
+            cancelled.append(order.snapshot())
             self._close(order, "cancel", now)
-            return
-        if order.time_in_force == "fok" and not self._fully_fillable(order, crossing):
-            self._close(order, "cancel", now)
-            return
-        for price, available in crossing:
-            if order.funds_based:
-                qty = min(available, floor_volume(order.remaining_funds / price))
-            else:
-                qty = min(available, order.remaining_volume)
-            qty = floor_volume(qty)
-            if qty <= 0:
-                if order.funds_based:
-                    break
-                continue
-            self._liquidity.take(order.market, book_side, price, qty, now)
-            self._fill(order, price, qty, False, now)
-            if self._complete(order):
-                break
-        if self._complete(order):
-            self._close(order, "done", now)
-        elif order.ord_type != "limit" or order.time_in_force in ("ioc", "fok"):
-            self._close(order, "cancel", now)
+        return cancelled
 
-    def _fully_fillable(self, order: Order, crossing: list[tuple[Decimal, Decimal]]) -> bool:
-        if order.funds_based:
-            return sum((p * a for p, a in crossing), ZERO) >= order.remaining_funds
-        return sum((a for _, a in crossing), ZERO) >= order.remaining_volume
+    def cancel_and_new(self, params: Mapping[str, object]) -> tuple[Order, Order]:
+        """``POST /v1/orders/cancel_and_new``: cancel an open order and place a new one on the
+        same market and side, both or neither.
 
-    def _match_resting(self, order: Order, book: list, now: int) -> None:
-        book_side = "ask" if order.side == "bid" else "bid"
-        crossing = [
-            (p, a)
-            for p, a in self._liquidity.levels(order.market, book_side, book)
-            if a > 0 and self._crosses(order, p)
-        ]
-        available = sum((a for _, a in crossing), ZERO)
-        if available <= 0:
-            return
-        cap = order.remaining_volume
-        if cap >= 2 * VOLUME_STEP and self._rng.random() < self._split_probability:
-            part = floor_volume(cap * Decimal(self._rng.randint(30, 70)) / 100)
-            cap = max(part, VOLUME_STEP)
-        qty = floor_volume(min(cap, available))
-        if qty <= 0:
-            return
-        left = qty
-        for price, size in crossing:
-            take = min(size, left)
-            self._liquidity.take(order.market, book_side, price, take, now)
-            left -= take
-            if left <= 0:
-                break
-        self._fill(order, order.price, qty, True, now)
-        if self._complete(order):
-            self._close(order, "done", now)
-
-    def _complete(self, order: Order) -> bool:
-        if order.funds_based:
-            return order.remaining_funds == 0
-        return order.remaining_volume == 0
-
-    def _fill(self, order: Order, price: Decimal, qty: Decimal, maker: bool, now: int) -> None:
-        funds = price * qty
-        fee = funds * self._fee
-        last = self._last_fill_price.get(order.market)
-        self._last_fill_price[order.market] = price
-        fill = Fill(
-            uuid=self._new_uuid(),
-            price=price,
-            volume=qty,
-            funds=funds,
-            fee=fee,
-            is_maker=maker,
-            timestamp=now,
-            trend="up" if last is None or price >= last else "down",
-        )
-        apply_fill(order, fill, self._balance(order.quote), self._balance(order.base), self._fee)
-        self._emit(my_order_dict(order, "trade", now, fill))
-        self._emit_assets([order.quote, order.base], now)
-
-    def _close(self, order: Order, state: str, now: int) -> None:
-        released = order.locked
-        if released:
-            wallet = self._balance(order.quote if order.side == "bid" else order.base)
-            wallet.locked -= released
-            wallet.balance += released
-            order.locked = ZERO
-        order.state = state
-        order.closed_ms = now
-        self._open.pop(order.uuid, None)
-        self._emit(my_order_dict(order, state, now))
-        if released:
-            self._emit_assets([order.quote if order.side == "bid" else order.base], now)
+        ``params``: ``prev_order_uuid`` or ``prev_order_identifier``; ``new_ord_type``,
+        ``new_price``, ``new_volume`` (a number or ``"remain_only"``: the previous order's
+        remaining volume; limit, market sell and best sell only), ``new_identifier``,
+        ``new_time_in_force``, ``new_smp_type``. The new order is validated before anything
+        changes, counting the funds the cancel releases; the ``new_identifier`` is used up
+        even when the call fails. Returns (previous order as of cancel acceptance, new order
+        as accepted). Unknown or closed previous order: 404 ``order_not_found``; otherwise the
+        errors of :meth:`place_order`. Runs in: the emulator loop thread.
+        """
+        new_identifier = check_identifier(params.get("new_identifier"), self._used_identifiers,
+                                          "new_identifier")
+        if new_identifier is not None:
+            self._used_identifiers.add(new_identifier)
+        prev_uuid, prev_identifier = params.get("prev_order_uuid"), params.get(
+            "prev_order_identifier")
+        if bool(prev_uuid) == bool(prev_identifier):
+            raise _bad("give exactly one of prev_order_uuid or prev_order_identifier")
+        prev = self._find(str(prev_uuid) if prev_uuid else None,
+                          str(prev_identifier) if prev_identifier else None)
+        if not prev.is_open:
+            raise ExchangeError(404, rules.ORDER_NOT_FOUND,
+                                "주문을 찾지 못했습니다. (the previous order is already closed)")
+        new_params = self._new_order_params(prev, params)
+        try:
+            new = self._validated(new_params, new_identifier, released=released_by(prev))
+        except ExchangeError as exc:
+            raise ExchangeError(exc.status, exc.name, f"new order: {exc.message}") from None
+        before = prev.snapshot()
+        self._close(prev, "cancel", self._now())
+        return before, self._accept(new)
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _find(self, uuid: str | None, identifier: str | None) -> Order:
-        if uuid is None and identifier is not None:
-            uuid = self._by_identifier.get(identifier)
-        order = self._orders.get(uuid) if uuid is not None else None
-        if order is None:
-            raise ExchangeError(404, "order_not_found", "주문을 찾지 못했습니다.")
+    def _new_order_params(self, prev: Order, params: Mapping[str, object]) -> dict:
+        ord_type = params.get("new_ord_type")
+        volume = params.get("new_volume")
+        if volume == rules.REMAIN_ONLY:
+            by_volume = ord_type == "limit" or (prev.side == "ask" and ord_type in ("market",
+                                                                                  "best"))
+            if not by_volume:
+                raise _bad("new_volume 'remain_only' works for limit orders (also ioc/fok), "
+                           "market sells and best sells; give new_price for a market buy")
+            volume = str(prev.remaining_volume)
+        out = {
+            "market": prev.market,
+            "side": prev.side,
+            "ord_type": ord_type,
+            "price": params.get("new_price"),
+            "volume": volume,
+            "time_in_force": params.get("new_time_in_force"),
+            "smp_type": params.get("new_smp_type"),
+        }
+        return {k: v for k, v in out.items() if v is not None}
+
+    def _validated(
+        self,
+        params: Mapping[str, object],
+        identifier: str | None,
+        released: tuple[Decimal, Decimal] = (Decimal(0), Decimal(0)),
+    ) -> Order:
+        """Parse ``params`` and check totals and funds (plus ``released`` quote/base)."""
+        order = parse_order(params, self._market.markets, identifier)
+        bids = self._liquidity.levels(order.market, "bid") if order.side == "ask" else []
+        check_funds(
+            order,
+            quote_available=self._balances.get(order.quote, Balance()).balance + released[0],
+            base_available=self._balances.get(order.base, Balance()).balance + released[1],
+            best_bid=bids[0][0] if bids else None,
+            fee_rate=self._reserve_fee,
+        )
         return order
-
-    def _balance(self, currency: str) -> Balance:
-        wallet = self._balances.get(currency)
-        if wallet is None:
-            wallet = self._balances[currency] = Balance()
-        return wallet
-
-    def _now(self) -> int:
-        self._last_ms = max(self._last_ms, int(self._clock()))
-        return self._last_ms
-
-    def _new_uuid(self) -> str:
-        return str(_uuid.UUID(int=self._id_rng.getrandbits(128), version=4))
-
-    def _emit_assets(self, currencies: list[str], now: int) -> None:
-        unique = list(dict.fromkeys(currencies))
-        self._emit(my_asset_dict(self._new_uuid(), self._balances, unique, now))
-
-    def _emit(self, event: dict) -> None:
-        if event["type"] == "myOrder":
-            self._order_history.append(event)
-        else:
-            self._asset_history.append(event)
-        for cb in list(self._listeners):
-            try:
-                cb(event)
-            except Exception:
-                log.exception("exchange listener %r failed; event dropped for it", cb)

@@ -1,6 +1,8 @@
 """Value types of the emulated exchange: orders, fills, balances, errors and number helpers.
 
-Everything is :class:`~decimal.Decimal` internally. The WebSocket dict builders here produce
+Everything is :class:`~decimal.Decimal` internally. Upbit's rules (fee, minimum totals, order
+types, the 8-decimal volume step) come from ``upbit_hub.actors.protocol.trading_rules`` and are
+re-exported here for older callers. The WebSocket dict builders here produce
 Upbit's ``myOrder`` / ``myAsset`` objects with DEFAULT keys in wire order
 (:data:`upbit_hub.actors.protocol.fields.MY_ORDER_FIELDS`); the REST shapes live in
 ``exchange_rest``.
@@ -12,26 +14,46 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Final
 
 from upbit_hub.actors.protocol.fields import MY_ORDER_FIELDS
+from upbit_hub.actors.protocol.trading_rules import (
+    DEFAULT_FEE_RATE,
+    MIN_TOTAL,
+    ORDER_TYPES,
+    TIME_IN_FORCE,
+    VOLUME_STEP,
+    floor_volume,
+)
+
+__all__ = [
+    "CLOSED_STATES",
+    "FEE_RATE",
+    "MIN_TOTAL",
+    "OPEN_STATES",
+    "ORDER_TYPES",
+    "TIME_IN_FORCE",
+    "VOLUME_STEP",
+    "ZERO",
+    "Balance",
+    "ExchangeError",
+    "Fill",
+    "Order",
+    "apply_fill",
+    "dec_str",
+    "floor_volume",
+    "kst_iso",
+    "my_asset_dict",
+    "my_order_dict",
+    "tidy",
+]
 
 ZERO: Final = Decimal(0)
 #: Upbit's fee on KRW markets (maker and taker alike): 0.05 %.
-FEE_RATE: Final = Decimal("0.0005")
-#: Volumes have at most 8 decimals.
-VOLUME_STEP: Final = Decimal("0.00000001")
-#: Minimum order total per quote currency (KRW market: 5,000 KRW).
-MIN_TOTAL: Final[dict[str, Decimal]] = {
-    "KRW": Decimal(5000),
-    "BTC": Decimal("0.00005"),
-    "USDT": Decimal("0.5"),
-}
+FEE_RATE: Final = DEFAULT_FEE_RATE
 KST: Final = _dt.timezone(_dt.timedelta(hours=9))
 
-ORDER_TYPES: Final = ("limit", "price", "market", "best")
-TIME_IN_FORCE: Final = ("ioc", "fok", "post_only")
 OPEN_STATES: Final = ("wait", "watch")
 CLOSED_STATES: Final = ("done", "cancel")
 
@@ -50,11 +72,6 @@ class ExchangeError(Exception):
     def body(self) -> dict:
         """The REST error body. Runs in: any thread."""
         return {"error": {"name": self.name, "message": self.message}}
-
-
-def floor_volume(value: Decimal) -> Decimal:
-    """``value`` rounded down to 8 decimals. Runs in: any thread."""
-    return value.quantize(VOLUME_STEP, rounding=ROUND_DOWN)
 
 
 def tidy(value: Decimal) -> Decimal:
@@ -140,6 +157,8 @@ class Order:
     remaining_fee: Decimal = ZERO
     paid_fee: Decimal = ZERO
     locked: Decimal = ZERO
+    prevented_volume: Decimal = ZERO  # volume taken away by self-match prevention
+    prevented_locked: Decimal = ZERO  # lock released by self-match prevention
     trades: list[Fill] = field(default_factory=list)
     closed_ms: int | None = None
 
@@ -173,7 +192,8 @@ class Order:
 def my_order_dict(order: Order, state: str, now_ms: int, fill: Fill | None = None) -> dict:
     """The ``myOrder`` object for one state change, DEFAULT keys in wire order.
 
-    ``state`` is ``wait``, ``trade`` (with ``fill``), ``done`` or ``cancel``. For a ``trade``
+    ``state`` is ``wait``, ``trade`` (with ``fill``), ``prevented`` (self-match prevention
+    reduced the order and some of it remains), ``done`` or ``cancel``. For a ``trade``
     ``price``/``volume`` are the fill's; the totals are as after the fill. A live example (market
     buy just accepted)::
 
@@ -219,8 +239,8 @@ def my_order_dict(order: Order, state: str, now_ms: int, fill: Fill | None = Non
         "is_maker": fill.is_maker if fill else None,
         "identifier": order.identifier,
         "smp_type": order.smp_type,
-        "prevented_volume": ZERO,
-        "prevented_locked": ZERO,
+        "prevented_volume": order.prevented_volume,
+        "prevented_locked": order.prevented_locked,
         "trade_timestamp": fill.timestamp if fill else None,
         "order_timestamp": order.created_ms,
         "timestamp": now_ms,
