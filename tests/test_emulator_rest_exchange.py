@@ -82,7 +82,7 @@ def test_post_orders_passes_the_json_body_and_uses_the_order_group(emulator):
     r = requests.post(emulator.base_url + "/v1/orders", json=body,
                       headers=auth(query_string_for_hash(body)), timeout=5)
     assert r.status_code == 201
-    assert r.headers["Remaining-Req"] == "group=order; min=480; sec=7"
+    assert r.headers["Remaining-Req"] == "group=order; min=720; sec=11"  # 12/s since 2026-08-21
     order = r.json()
     assert (order["state"], order["market"], order["price"]) == ("wait", "KRW-BTC", "1000000")
     got = requests.get(emulator.base_url + "/v1/order", params={"uuid": order["uuid"]},

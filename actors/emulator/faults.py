@@ -16,6 +16,9 @@ lives in :class:`FaultState` (loop thread only).
 ``set_rate(msgs_per_s)``               market speed (0 pauses trading)
 ``rest_throttle(seconds)``             every REST call answers 429 for a while
 ``drop_every(seconds or None)``        drop every socket (no close frame) periodically
+``order_faults(kind, count=1, ...)``   the next accepted ``POST /v1/orders`` (and
+                                       ``cancel_and_new``) calls: ``accept_then_drop``,
+                                       ``accept_then_5xx``, ``delay`` (see ``faults_orders``)
 ``clear()``                            end every fault above
 =====================================  =====================================================
 """
@@ -28,6 +31,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from upbit_hub.actors.emulator.faults_orders import OrderFault, set_order_faults
 
 if TYPE_CHECKING:
     import asyncio
@@ -53,6 +58,7 @@ class FaultState:
     reject_auth_handle: asyncio.TimerHandle | None = None
     drop_every: float | None = None
     drop_handle: asyncio.TimerHandle | None = None
+    order_fault: OrderFault | None = None
 
     def stalled(self) -> bool:
         """True while a stall is in force."""
@@ -155,6 +161,7 @@ def clear(core: ServerCore) -> None:
     """End every fault. Runs in: the emulator loop thread."""
     state = core.fault_state
     state.stalled_until = state.refuse_until = state.rest_throttle_until = 0.0
+    state.order_fault = None
     reject_auth(core, False)
     drop_every(core, None)
 
@@ -207,6 +214,24 @@ class Faults:
     def drop_every(self, seconds: float | None) -> None:
         """Drop every socket each ``seconds`` (None stops)."""
         self._call(lambda core: drop_every(core, seconds))
+
+    def order_faults(
+        self,
+        kind: str,
+        count: int | None = 1,
+        delay_s: float = 5.0,
+        probability: float | None = None,
+        status: int = 500,
+        seed: int | None = None,
+    ) -> None:
+        """Fault the next ``count`` accepted order calls (``POST /v1/orders`` and
+        ``cancel_and_new``): ``accept_then_drop`` (placed, connection reset, no answer),
+        ``accept_then_5xx`` (placed, ``status`` 500/502/503 instead of 201) or ``delay``
+        (placed, the 201 held back ``delay_s``). ``probability``: fault each accepted call
+        with that chance (seeded by ``seed`` or the emulator's seed), at most ``count`` times
+        (None: until :meth:`clear`)."""
+        self._call(lambda core: set_order_faults(core, kind, count, delay_s, probability,
+                                                 status, seed))
 
     def clear(self) -> None:
         """End every fault in force."""

@@ -30,7 +30,7 @@ from typing import IO, Any
 
 _START_TIMEOUT_S = 60.0
 _FAULTS = frozenset({"drop_all", "stall", "refuse_connections", "send_malformed",
-                     "send_error", "rest_throttle", "clear"})
+                     "send_error", "rest_throttle", "order_faults", "clear"})
 
 
 def _check_fault(name: str) -> None:
@@ -75,6 +75,10 @@ class LocalEmulator:
         """Every trade's ``sequential_id`` per market, in the order the simulator made them."""
         return self._emu.call(lambda core: {c: list(s) for c, s in self._trades.items()})
 
+    def rest_log(self) -> tuple[Any, ...]:
+        """Every ``/v1`` REST call so far (``RestRecord`` values), oldest first."""
+        return self._emu.stats().rest_log
+
     def stop(self) -> None:
         """Stop the emulator. Idempotent."""
         self._emu.stop()
@@ -88,9 +92,10 @@ class EmulatorProcess:
     """A started :class:`~upbit_hub.actors.emulator.Emulator` in a child process.
 
     Keyword arguments are those of ``Emulator`` (picklable values). Commands: :meth:`fault`
-    (any method of ``Emulator.faults``), :meth:`book`, :meth:`order_history`,
-    :meth:`connections`, :meth:`trades` (every trade's ``sequential_id`` per market since
-    start), :meth:`stop`. Raises :class:`EmulatorProcessError` if the child does not start.
+    (a method of ``Emulator.faults``, ``order_faults`` included), :meth:`book`,
+    :meth:`order_history`, :meth:`connections`, :meth:`trades` (every trade's
+    ``sequential_id`` per market since start), :meth:`rest_log`, :meth:`stop`. Raises
+    :class:`EmulatorProcessError` if the child does not start.
     """
 
     def __init__(self, **emulator_kwargs: Any) -> None:
@@ -146,6 +151,10 @@ class EmulatorProcess:
     def trades(self) -> dict[str, list[int]]:
         """Every trade's ``sequential_id`` per market, in the order the simulator made them."""
         return self._ask("trades")
+
+    def rest_log(self) -> tuple[Any, ...]:
+        """Every ``/v1`` REST call so far (``RestRecord`` values), oldest first."""
+        return self._ask("rest_log")
 
     def stop(self) -> None:
         """Stop the emulator and end the child. Idempotent."""

@@ -15,11 +15,17 @@ Exchange: every entry of ``exchange_rest.EXCHANGE_ROUTES`` (accounts, orders, or
 orders/open, orders/closed, ...), handed the query string percent-decoded but otherwise exactly
 as sent (``states[]=wait&states[]=watch``), for the JWT ``query_hash`` check.
 
-Every response carries ``Remaining-Req: group=<g>; min=<limit*60>; sec=<left>``; quotation
-responses also ``Limit-By-Ip: Yes``. Over the group's per-second limit -> 429 with the plain
-text body ``Too many API requests.``; continuing while limited -> 418 (plain text naming the
-block time). Quotation groups are limited per client IP, ``default`` and ``order`` per access
-key (read from the token, unverified; the client IP when there is no token). JSON bodies are
+Every response carries ``Remaining-Req: group=<g>; min=<per minute>; sec=<left>``; quotation
+responses also ``Limit-By-Ip: Yes``. Over the group's limit (``limits.RestLimiter``) -> 429
+with the plain text body ``Too many API requests.``; continuing while limited -> 418 (plain
+text naming the block time, which doubles on repeated blocks). A refused call never reaches
+the exchange. Quotation groups are limited per client IP, exchange groups (``default``,
+``order``, ``order-test``, ``order-cancel-all``) per access key (read from the token,
+unverified; the client IP when there is no token).
+
+Every ``/v1`` call is appended to the REST log (``Emulator.stats().rest_log``, see
+``server_config.RestRecord``); accepted order calls may get an order fault
+(``faults_orders``) instead of their answer. JSON bodies are
 ``application/json;charset=UTF-8``. Unknown paths -> 404
 ``{"error":{"name":"not_found","message":"no Route matched with those values"}}`` without
 ``Remaining-Req``.
@@ -40,7 +46,13 @@ from aiohttp import web
 from upbit_hub.actors.emulator import quotation
 from upbit_hub.actors.emulator.auth import token_access_key
 from upbit_hub.actors.emulator.exchange_rest import EXCHANGE_ROUTES, RestRequest
+from upbit_hub.actors.emulator.faults_orders import (
+    ORDER_FAULT_PATHS,
+    answer_with_fault,
+    take_order_fault,
+)
 from upbit_hub.actors.emulator.limits import QUOTATION_GROUPS, RestDecision
+from upbit_hub.actors.emulator.server_config import RestRecord
 from upbit_hub.actors.emulator.server_core import ServerCore
 
 __all__ = [
@@ -94,24 +106,54 @@ async def not_found_middleware(request: web.Request,
         core = request.app[CORE_KEY]
         core.stats.rest_requests["not_found"] += 1
         core.stats.rest_status[404] += 1
+        if not request.path.startswith("/_emulator/"):
+            _log(core, request, time.monotonic(), "not_found", 404)
         return json_response(NOT_FOUND_BODY, 404)
+
+
+# ---------------------------------------------------------------------- REST log
+
+
+def _log(core: ServerCore, request: web.Request, at: float, group: str, status: int,
+         refs: dict[str, str | None] | None = None, fault: str | None = None) -> None:
+    core.stats.rest_log.append(RestRecord(at, request.method, request.path, group, status,
+                                          fault=fault, **(refs or {})))
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _refs(req: RestRequest | None, obj: object = None) -> dict[str, str | None]:
+    """The order a call was about, for the REST log (see ``RestRecord``)."""
+    if req is None:
+        return {}
+    body = req.body or {}
+    query = dict(req.query)
+    answer = obj if isinstance(obj, dict) else {}
+    return {
+        "identifier": _text(body.get("identifier")) or _text(body.get("new_identifier"))
+        or _text(query.get("identifier")),
+        "uuid": _text(answer.get("new_order_uuid")) or _text(answer.get("uuid"))
+        or _text(query.get("uuid")),
+        "previous": _text(body.get("prev_order_uuid")) or _text(body.get("prev_order_identifier")),
+    }
 
 
 # ---------------------------------------------------------------------- limiting
 
 
-def _limit(core: ServerCore, request: web.Request, group: str) -> RestDecision | web.Response:
+def _limit(core: ServerCore, request: web.Request, group: str, now: float
+           ) -> RestDecision | web.Response:
     """Count the call; a Response when it must be refused (429/418), else the decision."""
     core.stats.rest_requests[group] += 1
-    now = time.monotonic()
     if group in QUOTATION_GROUPS:
         scope = request.remote or "unknown"
     else:
         scope = token_access_key(request.headers.get("Authorization")) or (
             request.remote or "unknown")
     if core.fault_state.rest_throttle_until > now:
-        limit = core.rest_limiter.limits.get(group, 10)
-        decision = RestDecision(429, group, limit * 60, 0)
+        decision = RestDecision(429, group, core.rest_limiter.per_minute(group), 0)
     else:
         decision = core.rest_limiter.check(group, scope, now)
     if decision.status == 200:
@@ -124,7 +166,7 @@ def _limit(core: ServerCore, request: web.Request, group: str) -> RestDecision |
         return web.Response(status=429, text=TOO_MANY, headers=headers)
     return web.Response(
         status=418, headers=headers,
-        text=f"{TOO_MANY} Blocked for {decision.blocked_for:.0f} seconds after repeated 429s.",
+        text=f"{TOO_MANY} Blocked for {decision.blocked_for:g} seconds after repeated 429s.",
     )
 
 
@@ -184,14 +226,18 @@ QUOTATION_ROUTES: list[tuple[str, str, Body]] = [
 def _quotation_handler(core: ServerCore, group: str, body: Body
                        ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(request: web.Request) -> web.StreamResponse:
-        decision = _limit(core, request, group)
+        at = time.monotonic()
+        decision = _limit(core, request, group, at)
         if isinstance(decision, web.Response):
+            _log(core, request, at, group, decision.status)
             return decision
         try:
             obj = body(core, request)
         except quotation.QuotationError as exc:
+            _log(core, request, at, group, exc.status)
             return _finish(core, decision, exc.status,
                            {"error": {"name": exc.name, "message": exc.message}})
+        _log(core, request, at, group, 200)
         return _finish(core, decision, 200, obj)
 
     return handler
@@ -222,20 +268,34 @@ async def _rest_request(request: web.Request) -> RestRequest | str:
 def _exchange_handler(core: ServerCore, group: str, fn: Callable
                       ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(request: web.Request) -> web.StreamResponse:
-        decision = _limit(core, request, group)
-        if isinstance(decision, web.Response):
-            return decision
+        at = time.monotonic()
+        decision = _limit(core, request, group, at)
         req = await _rest_request(request)
+        if isinstance(decision, web.Response):  # never reaches the exchange
+            _log(core, request, at, group, decision.status,
+                 _refs(req if isinstance(req, RestRequest) else None))
+            return decision
         if isinstance(req, str):
+            _log(core, request, at, group, 400)
             return _finish(core, decision, 400,
                            {"error": {"name": "validation_error", "message": req}})
         try:
             status, obj = fn(core.exchange, core.auth, req)
         except Exception:
             log.exception("exchange handler %s %s failed", request.method, request.path)
+            _log(core, request, at, group, 500, _refs(req))
             return _finish(core, decision, 500,
                            {"error": {"name": "server_error", "message": "emulator error"}})
-        return _finish(core, decision, status, obj)
+        fault = None
+        if status == 201 and request.method == "POST" and request.path in ORDER_FAULT_PATHS:
+            fault = take_order_fault(core)
+        response = _finish(core, decision, status, obj)
+        if fault is None:
+            _log(core, request, at, group, status, _refs(req, obj))
+            return response
+        sent = {"accept_then_drop": 0, "accept_then_5xx": fault.status}.get(fault.kind, status)
+        _log(core, request, at, group, sent, _refs(req, obj), fault.kind)
+        return await answer_with_fault(request, fault, response)
 
     return handler
 

@@ -14,6 +14,7 @@ __all__ = [
     "EmulatorConfig",
     "EmulatorStats",
     "RequestRecord",
+    "RestRecord",
 ]
 
 
@@ -45,8 +46,14 @@ class EmulatorConfig:
     message_limit_per_s: int = 5
     message_limit_per_min: int = 100
     teapot_seconds: float = 60.0  # upgrades refused (418) after repeated message offences
-    rest_limits: Mapping[str, int] | None = None  # group -> per second; None: Upbit's
-    rest_block_seconds: float = 10.0  # 418 block after continuing past a 429
+    # group -> per second, or (requests, window s), laid over Upbit's (trading_rules)
+    rest_limits: Mapping[str, int | tuple[int, float]] | None = None
+    rest_block_seconds: float = 10.0  # first 418 block after continuing past a 429
+    rest_max_block_seconds: float = 600.0  # repeated blocks double up to this
+    maker_fee_rate: Decimal | None = None  # None: 0.0005
+    taker_fee_rate: Decimal | None = None  # None: 0.0005
+    market_warnings: tuple[str, ...] = ()  # market/all?is_details=true: market_event.warning
+    delisting_dates: Mapping[str, str] | None = None  # code -> "YYYY-MM-DD" in the ticker
     max_buffer_bytes: int = 64 * 1024 * 1024  # unsent bytes per socket before it is dropped
     request_log_size: int = 10_000  # client requests kept for stats()
     drop_every: float | None = None  # drop every socket (no close frame) this often
@@ -72,6 +79,30 @@ class RequestRecord:
     format: str | None = None
     subscriptions: tuple[tuple, ...] = ()
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class RestRecord:
+    """One REST call under ``/v1/`` as the server answered it (control routes are not logged).
+
+    ``group``: the rate-limit group (``not_found`` for an unknown route). ``status``: the HTTP
+    status sent, 0 when the connection was reset without an answer (``accept_then_drop``).
+    ``identifier`` / ``uuid``: the order the call was about, for order calls: the body's
+    ``identifier`` (``new_identifier`` for cancel_and_new) or the query's, and the uuid the
+    answer named (``new_order_uuid`` for cancel_and_new) or the query's. ``previous``: the
+    ``prev_order_uuid`` / ``prev_order_identifier`` of cancel_and_new. ``fault``: the order
+    fault applied, if any.
+    """
+
+    at: float  # time.monotonic() when the call arrived
+    method: str
+    path: str
+    group: str
+    status: int
+    identifier: str | None = None
+    uuid: str | None = None
+    previous: str | None = None
+    fault: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +134,17 @@ class EmulatorStats:
     rest_status: dict[int, int]  # HTTP status -> responses
     dropped_slow: int  # sockets dropped for not reading
     ticks: int
+    rest_log: tuple[RestRecord, ...] = ()  # every /v1 call, oldest first (bounded)
 
     def requests_of(self, connection_id: int) -> tuple[RequestRecord, ...]:
         """The requests one connection sent, oldest first."""
         return tuple(r for r in self.requests if r.connection_id == connection_id)
+
+    def rest_calls(self, method: str | None = None, path: str | None = None, *,
+                   identifier: str | None = None) -> tuple[RestRecord, ...]:
+        """The REST log filtered: ``stats.rest_calls("POST", "/v1/orders", identifier="x")``."""
+        return tuple(
+            r for r in self.rest_log
+            if (method is None or r.method == method) and (path is None or r.path == path)
+            and (identifier is None or r.identifier == identifier)
+        )  # fmt: skip

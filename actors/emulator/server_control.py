@@ -15,6 +15,9 @@ emulator started with ``upbit-hub emulate`` in another process. Not rate limited
     POST /_emulator/faults/rate?value=2000     market speed, messages per second
     POST /_emulator/faults/rest_throttle?seconds=3  every REST call 429s
     POST /_emulator/faults/drop_every?seconds=10    periodic drops (0 stops)
+    POST /_emulator/faults/orders?kind=accept_then_drop&count=1   order faults: kind is
+         accept_then_drop | accept_then_5xx (&status=500|502|503) | delay (&delay_s=5);
+         &probability=0.2 faults each accepted order with that chance (count=0: no limit)
     POST /_emulator/faults/clear               end every fault
 
 Example: ``curl -X POST 'http://127.0.0.1:8080/_emulator/faults/drop?close_frame=0'`` ->
@@ -29,6 +32,7 @@ from dataclasses import asdict
 from aiohttp import web
 
 from upbit_hub.actors.emulator import faults
+from upbit_hub.actors.emulator.faults_orders import set_order_faults
 from upbit_hub.actors.emulator.rest import json_response
 from upbit_hub.actors.emulator.server_core import ServerCore
 from upbit_hub.actors.emulator.server_stats import stats_to_json
@@ -114,6 +118,20 @@ def _drop_every(core: ServerCore, r: web.Request) -> dict:
     return {}
 
 
+def _orders(core: ServerCore, r: web.Request) -> dict:
+    probability = r.query.get("probability")
+    count = int(_float(r, "count", 1))
+    try:
+        set_order_faults(
+            core, r.query.get("kind", ""), count or None, _float(r, "delay_s", 5.0),
+            _float(r, "probability") if probability is not None else None,
+            int(_float(r, "status", 500)),
+        )
+    except ValueError as exc:
+        raise _BadParam(str(exc)) from None
+    return {}
+
+
 def _clear(core: ServerCore, r: web.Request) -> dict:
     faults.clear(core)
     return {}
@@ -129,6 +147,7 @@ _FAULT_OPS: dict[str, Op] = {
     "rate": _rate,
     "rest_throttle": _rest_throttle,
     "drop_every": _drop_every,
+    "orders": _orders,
     "clear": _clear,
 }
 

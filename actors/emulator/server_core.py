@@ -46,6 +46,7 @@ class ServerCore:
         self.rest_limiter = RestLimiter(
             dict(config.rest_limits) if config.rest_limits is not None else None,
             block_seconds=config.rest_block_seconds,
+            max_block_seconds=config.rest_max_block_seconds,
         )
         self._connects: dict[str, SlidingWindow] = {}
         self._next_id = 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import asdict
 
-from upbit_hub.actors.emulator.server_config import EmulatorStats, RequestRecord
+from upbit_hub.actors.emulator.server_config import EmulatorStats, RequestRecord, RestRecord
 
 __all__ = ["StatsRecorder", "stats_to_json"]
 
@@ -19,6 +19,7 @@ class StatsRecorder:
 
     def __init__(self, request_log_size: int = 10_000) -> None:
         self.requests: deque[RequestRecord] = deque(maxlen=request_log_size)
+        self.rest_log: deque[RestRecord] = deque(maxlen=request_log_size)
         self.frames_sent: Counter[str] = Counter()
         self.bytes_sent = 0
         self.connects_accepted = 0
@@ -48,13 +49,16 @@ class StatsRecorder:
             rest_status=dict(self.rest_status),
             dropped_slow=self.dropped_slow,
             ticks=self.ticks,
+            rest_log=tuple(self.rest_log),
         )
 
 
 def stats_to_json(stats: EmulatorStats, *, last_requests: int = 100) -> dict:
-    """A JSON-ready dict of ``stats`` (the newest ``last_requests`` requests only)."""
+    """A JSON-ready dict of ``stats`` (the newest ``last_requests`` WebSocket requests and REST
+    log records only)."""
     out = asdict(stats)
     out["requests"] = [asdict(r) for r in stats.requests[-last_requests:]] if last_requests else []
+    out["rest_log"] = [asdict(r) for r in stats.rest_log[-last_requests:]] if last_requests else []
     out["refused_by_status"] = {str(k): v for k, v in stats.refused_by_status.items()}
     out["rest_status"] = {str(k): v for k, v in stats.rest_status.items()}
     return out
