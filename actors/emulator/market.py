@@ -28,7 +28,7 @@ import bisect
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Final
 
@@ -67,6 +67,9 @@ class MarketSimulator:
     ``rate`` is the target total messages/s (settable at run time; 0 pauses trading);
     ``start_ms`` is the simulated start time (default: the wall clock). A minute of history
     is simulated before ``start_ms`` so snapshots and REST histories exist from the start.
+    ``warnings``: codes listed with ``market_event.warning`` true; ``delisting_dates``: code
+    -> ``YYYY-MM-DD`` sent as the ticker's ``delisting_date`` (``market_state`` ACTIVE until
+    that day starts in KST, DELISTED from then on).
     """
 
     def __init__(
@@ -76,6 +79,8 @@ class MarketSimulator:
         seed: int = 7,
         rate: float = 100.0,
         start_ms: int | None = None,
+        warnings: Collection[str] = (),
+        delisting_dates: Mapping[str, str] | None = None,
     ) -> None:
         codes = tuple(dict.fromkeys(markets))
         if not codes:
@@ -92,6 +97,13 @@ class MarketSimulator:
         t0 -= t0 % STEP_MS
         for code in codes:
             self._state[code] = MarketState(market_info(code), seed, t0)
+        self.warnings: frozenset[str] = frozenset(warnings)
+        for code, date in (delisting_dates or {}).items():
+            self._state[code].set_delisting_date(date)
+        unknown = (self.warnings | set(delisting_dates or {})) - set(codes)
+        if unknown:
+            raise ValueError(f"warnings/delisting_dates name markets not simulated: "
+                             f"{sorted(unknown)}; simulated: {', '.join(codes)}")
         self._list = [self._state[c] for c in codes]
         weights = [3.0 if s.info.busy else 1.0 for s in self._list]
         total = sum(weights)

@@ -8,6 +8,7 @@ Runs in: the emulator loop thread only (called by :class:`~.market.MarketSimulat
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 import random
 import time
@@ -137,6 +138,21 @@ class MarketState:
         self.trade_sids: list[int] = []
         self.last_trade: dict | None = None
         self.last_ticker: dict | None = None
+        self.delisting_date: str | None = None
+        self._delist_ms: int | None = None
+
+    def set_delisting_date(self, date: str) -> None:
+        """Announce delisting on ``date`` (``YYYY-MM-DD``): the ticker names it, and its
+        ``market_state`` turns DELISTED when that day starts (KST). Raises ValueError."""
+        try:
+            day = _dt.date.fromisoformat(date)
+        except (TypeError, ValueError):
+            raise ValueError(f"delisting date of {self.code} must be YYYY-MM-DD, "
+                             f"got {date!r}") from None
+        start = _dt.datetime(day.year, day.month, day.day, tzinfo=_dt.timezone(
+            _dt.timedelta(hours=9)))
+        self.delisting_date = day.isoformat()
+        self._delist_ms = int(start.timestamp() * 1000)
 
     # ---- helpers ---------------------------------------------------------------------------
     def _on_tick(self, price: int) -> int:
@@ -339,8 +355,9 @@ class MarketState:
             "highest_52_week_date": self.h52_date,
             "lowest_52_week_price": self.price_dec(self.l52),
             "lowest_52_week_date": self.l52_date,
-            "market_state": "ACTIVE",
-            "delisting_date": None,
+            "market_state": "ACTIVE" if self._delist_ms is None or ts < self._delist_ms
+            else "DELISTED",
+            "delisting_date": self.delisting_date,
             "timestamp": ts + msg_delay + 1,
             "acc_trade_price_24h": _dec_norm(self.acc_amt + self.yday_amt * frac_left // DAY_MS),
             "acc_trade_volume_24h": dec8(self.acc_vol + self.yday_vol * frac_left // DAY_MS),

@@ -23,7 +23,7 @@ from typing import Final
 import msgspec
 
 from upbit_hub.actors.emulator.market import MarketSimulator
-from upbit_hub.actors.emulator.market_catalog import market_info
+from upbit_hub.actors.emulator.market_catalog import market_info, tick_size
 from upbit_hub.actors.emulator.numbers import plain, plain_dot0
 from upbit_hub.actors.protocol.errors import UpbitHubError
 
@@ -140,8 +140,11 @@ def _int(raw: str | int | None, default: int, lo: int, hi: int) -> int:
 
 
 def market_all(market: MarketSimulator, is_details: str | bool | None = None) -> bytes:
-    """``GET /v1/market/all``: ``[{market, korean_name, english_name[, market_event]}]``."""
+    """``GET /v1/market/all``: ``[{market, korean_name, english_name[, market_event]}]``, exactly
+    the simulated markets; with ``is_details=true`` ``market_event.warning`` is true for the
+    markets the emulator was told to flag (``market_warnings``), every caution flag false."""
     details = str(is_details).lower() == "true"
+    warned = getattr(market, "warnings", frozenset())
     out = []
     for code in market.markets:
         info = market_info(code)
@@ -152,7 +155,7 @@ def market_all(market: MarketSimulator, is_details: str | bool | None = None) ->
         }
         if details:
             item["market_event"] = {
-                "warning": False,
+                "warning": code in warned,
                 "caution": {
                     "PRICE_FLUCTUATIONS": False,
                     "TRADING_VOLUME_SOARING": False,
@@ -207,7 +210,7 @@ def orderbook_instruments(market: MarketSimulator, markets: str | Sequence[str] 
     for c in _codes(market, markets):
         info = market_info(c)
         best = market.book(c)[0][1]
-        tick = _tick_text(info, best)
+        tick = _tick_text(c, best)
         out.append(
             {
                 "market": c,
@@ -219,12 +222,10 @@ def orderbook_instruments(market: MarketSimulator, markets: str | Sequence[str] 
     return _body(out)
 
 
-def _tick_text(info: object, price: Decimal) -> str:
-    from upbit_hub.actors.emulator.market_catalog import SCALE, tick_up
-
-    units = int(price * SCALE)
-    tick = Decimal(tick_up(info, units)).scaleb(-8)  # type: ignore[arg-type]
-    return plain(tick.normalize()) if tick < 1 else str(int(tick))
+def _tick_text(code: str, price: Decimal) -> str:
+    """The tick of ``price`` on ``code`` as Upbit spells it (``"1000"``, ``"0.01"``): the very
+    table the exchange checks limit prices against."""
+    return plain(tick_size(code, price))
 
 
 def trades_ticks(

@@ -56,7 +56,9 @@ class Emulator:
     """A local Upbit: WebSocket + REST + market simulation + fault injection.
 
     Extra keyword arguments are :class:`EmulatorConfig` fields (``up_period``,
-    ``error_close_delay``, ``auth_fails_upgrade``, ``connect_limit``, ``balances``, ...).
+    ``error_close_delay``, ``auth_fails_upgrade``, ``connect_limit``, ``rest_limits``,
+    ``rest_block_seconds``, ``maker_fee_rate``, ``taker_fee_rate``, ``market_warnings``,
+    ``delisting_dates``, ...).
     The default key pair (``emulator-access-key`` / ``emulator-secret-key``) is public and
     only good for the emulator.
     """
@@ -88,8 +90,14 @@ class Emulator:
             idle_timeout=idle_timeout, spelling=spelling, binary_frames=binary_frames,
             tick_ms=tick_ms, **options,
         )
-        self.market = MarketSimulator(tuple(markets), seed=seed, rate=rate)
-        self.exchange = Exchange(self.market, balances=balances)
+        self.market = MarketSimulator(
+            tuple(markets), seed=seed, rate=rate, warnings=self.config.market_warnings,
+            delisting_dates=self.config.delisting_dates,
+        )
+        self.exchange = Exchange(
+            self.market, balances=balances, maker_fee_rate=self.config.maker_fee_rate,
+            taker_fee_rate=self.config.taker_fee_rate,
+        )
         self.auth = Authenticator(Credentials(access_key, secret_key))
         self.faults = Faults(self._call)
         self.host = host
