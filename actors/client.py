@@ -7,11 +7,18 @@
 ...     sub.cancel()
 
 Every ``subscribe_*`` call validates its input first (a clear ``RequestValidationError``
-before anything is sent), registers the callbacks, and returns once the merged request that
-includes the new wish is on the wire. Callbacks run in the component's own actor thread, one at
-a time. If the request cannot be sent within ``request_timeout_s`` (for example Upbit is
-unreachable) the subscription is rolled back and :class:`SubscriptionError` is raised, so a
-failed call leaves nothing behind.
+before anything is sent: the format of each code, and that Upbit lists it, with a suggestion
+such as ``BTC-KRW`` -> ``KRW-BTC``), registers the callbacks, and returns once the merged
+request that includes the new wish is on the wire. Callbacks run in the component's own actor
+thread, one at a time. If the request cannot be sent within ``timeout`` (default
+``request_timeout_s``; for example Upbit is unreachable) the subscription is rolled back and
+:class:`SubscriptionError` is raised, naming the URL, the last connect error and how long the
+hub has been trying; a permanent cause (keys Upbit rejects) fails the call at once with that
+error. So a failed call leaves nothing behind.
+
+``wait=False`` registers the wish and returns at once: it outlives the network, the hub keeps
+connecting with its usual backoff and data flows once the socket is up (plugins subscribing in
+``on_start`` work this way). Errors then reach ``on_error``.
 
 ``cleanup()`` (or leaving the ``with`` block) cancels everything and stops the component
 actor. A proxy dropped without cleanup is cleaned by a weakref finalizer once it becomes
@@ -25,6 +32,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -36,8 +44,8 @@ import pykka
 
 from .component import RunInThread
 from .inbox import SubEntry, SubscriptionState
-from .messages import PRIVATE, PUBLIC, Subscribe, Unsubscribe, Wish, WishKey
-from .protocol.errors import HubError, RequestValidationError, SubscriptionError
+from .messages import PRIVATE, PUBLIC, DropComponent, Subscribe, Unsubscribe, Wish, WishKey
+from .protocol.errors import HubError, RequestValidationError, SubscriptionError, UpbitHubError
 from .protocol.fields import CANDLE_TYPES, ORDERBOOK_DEPTHS
 from .protocol.requests import validate_market_code
 
@@ -128,23 +136,26 @@ class WebSocketClientProxy:
     def subscribe_ticker(
         self, symbols: Sequence[str] | str, callback: Callable[[Any], object], *,
         snapshot_only: bool = False, on_error: Callable[[Exception], object] | None = None,
+        timeout: float | None = None, wait: bool = True,
     ) -> Subscription:
         """Ticker events for ``symbols`` (e.g. ``["KRW-BTC"]``); latest wins when slow."""
         return self._subscribe("ticker", symbols, callback, snapshot_only=snapshot_only,
-                               on_error=on_error)
+                               on_error=on_error, timeout=timeout, wait=wait)
 
     def subscribe_trade(
         self, symbols: Sequence[str] | str, callback: Callable[[Any], object], *,
         snapshot_only: bool = False, on_error: Callable[[Exception], object] | None = None,
+        timeout: float | None = None, wait: bool = True,
     ) -> Subscription:
         """Every trade of ``symbols``, in order, each once (bounded queue when slow)."""
         return self._subscribe("trade", symbols, callback, snapshot_only=snapshot_only,
-                               on_error=on_error)
+                               on_error=on_error, timeout=timeout, wait=wait)
 
     def subscribe_orderbook(
         self, symbols: Sequence[str] | str, callback: Callable[[Any], object],
         depth: int | None = None, level: int | None = None, *,
         snapshot_only: bool = False, on_error: Callable[[Exception], object] | None = None,
+        timeout: float | None = None, wait: bool = True,
     ) -> Subscription:
         """Full order books (``depth`` 1, 5, 15 or 30 levels; ``level`` = KRW price grouping)."""
         if depth is not None and depth not in ORDERBOOK_DEPTHS:
@@ -154,12 +165,14 @@ class WebSocketClientProxy:
         if level is not None and (not isinstance(level, int) or level < 0):
             raise RequestValidationError(f"orderbook level must be an int >= 0, not {level!r}")
         return self._subscribe("orderbook", symbols, callback, depth=depth, level=level,
-                               snapshot_only=snapshot_only, on_error=on_error)
+                               snapshot_only=snapshot_only, on_error=on_error, timeout=timeout,
+                               wait=wait)
 
     def subscribe_candle(
         self, symbols: Sequence[str] | str, callback: Callable[[Any], object],
         interval: str = "1m", *, snapshot_only: bool = False,
         on_error: Callable[[Exception], object] | None = None,
+        timeout: float | None = None, wait: bool = True,
     ) -> Subscription:
         """Candles of ``interval`` (1s, 1m, 3m, 5m, 10m, 15m, 30m, 60m, 240m)."""
         if interval not in _INTERVALS:
@@ -167,24 +180,29 @@ class WebSocketClientProxy:
                 f"candle interval must be one of {', '.join(_INTERVALS)}, not {interval!r}"
             )
         return self._subscribe(f"candle.{interval}", symbols, callback,
-                               snapshot_only=snapshot_only, on_error=on_error)
+                               snapshot_only=snapshot_only, on_error=on_error, timeout=timeout,
+                               wait=wait)
 
     def subscribe_my_order(
         self, callback: Callable[[Any], object], symbols: Sequence[str] | str | None = None,
         *, on_error: Callable[[Exception], object] | None = None,
+        timeout: float | None = None, wait: bool = True,
     ) -> Subscription:
         """Your own orders (all markets when ``symbols`` is None). Needs API keys."""
         self._check_keys()
         codes: tuple[str | None, ...] = (None,) if symbols is None else _codes(symbols)
-        return self._register("myOrder", PRIVATE, codes, callback, on_error=on_error)
+        return self._register("myOrder", PRIVATE, codes, callback, on_error=on_error,
+                              timeout=timeout, wait=wait)
 
     def subscribe_my_asset(
         self, callback: Callable[[Any], object], *,
         on_error: Callable[[Exception], object] | None = None,
+        timeout: float | None = None, wait: bool = True,
     ) -> Subscription:
         """Your balances, whenever they change. Needs API keys."""
         self._check_keys()
-        return self._register("myAsset", PRIVATE, (None,), callback, on_error=on_error)
+        return self._register("myAsset", PRIVATE, (None,), callback, on_error=on_error,
+                              timeout=timeout, wait=wait)
 
     # -- REST snapshots ----------------------------------------------------------------------
 
@@ -232,6 +250,13 @@ class WebSocketClientProxy:
         self._check_open()
         return self._ref.ask(RunInThread(fn), timeout=timeout or self._timeout)
 
+    def post_to_component(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn()`` in this component's thread after what is queued now, without waiting
+        (timers, order updates and the plugin host's hooks use this). Runs in: any thread."""
+        self._check_open()
+        if not self._inbox.post(fn):
+            raise HubError(f"component {self.component_id!r} is no longer running")
+
     def stats(self) -> dict[str, int]:
         """This component's counters: queued, received, conflated, dropped, errors."""
         return self._inbox.stats()
@@ -260,6 +285,36 @@ class WebSocketClientProxy:
         try:
             self._ref.stop(block=True, timeout=timeout or self._timeout)
         except (pykka.ActorDeadError, pykka.Timeout):
+            pass
+        self._hub.forget_component(self._inbox.component_key)
+
+    def mute(self) -> None:
+        """Stop handing events to this component's callbacks (its wishes stay until
+        :meth:`cleanup`): nothing runs after ``on_stop`` begins. Runs in: any thread."""
+        for sub_id in self._inbox.table.sub_ids():
+            self._inbox.table.remove(sub_id)
+
+    def abandon(self) -> None:
+        """Like :meth:`cleanup`, but never waits: for a component whose thread is stuck in a
+        hook. Its wishes are dropped at once; its actor stops if the hook ever returns.
+        Idempotent. Runs in: any thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self._finalizer.detach()
+        with self._lock:
+            subs = list(self._subs.values())
+            self._subs.clear()
+        for sub in subs:
+            sub._cancelled = True
+            self._inbox.table.remove(sub.sub_id)
+        try:
+            self._registry.tell(DropComponent(self._inbox.component_key, "abandoned"))
+        except pykka.ActorDeadError:
+            pass
+        try:
+            self._ref.stop(block=False)
+        except pykka.ActorDeadError:
             pass
         self._hub.forget_component(self._inbox.component_key)
 
@@ -298,20 +353,28 @@ class WebSocketClientProxy:
     def _subscribe(
         self, type_: str, symbols: Sequence[str] | str, callback: Callable[[Any], object], *,
         depth: int | None = None, level: int | None = None, snapshot_only: bool = False,
-        on_error: Callable[[Exception], object] | None = None,
+        on_error: Callable[[Exception], object] | None = None, timeout: float | None = None,
+        wait: bool = True,
     ) -> Subscription:
         return self._register(type_, PUBLIC, _codes(symbols), callback, depth=depth,
-                              level=level, snapshot_only=snapshot_only, on_error=on_error)
+                              level=level, snapshot_only=snapshot_only, on_error=on_error,
+                              timeout=timeout, wait=wait)
 
     def _register(
         self, type_: str, endpoint: str, codes: tuple[str | None, ...],
         callback: Callable[[Any], object], *, depth: int | None = None,
         level: int | None = None, snapshot_only: bool = False,
-        on_error: Callable[[Exception], object] | None = None,
+        on_error: Callable[[Exception], object] | None = None, timeout: float | None = None,
+        wait: bool = True,
     ) -> Subscription:
         if not callable(callback):
             raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be > 0 seconds, not {timeout!r}")
         self._check_open()
+        wait_s = self._timeout if timeout is None else float(timeout)
+        started = time.monotonic()
+        self._check_markets([c for c in codes if c], wait_s if wait else 0.0)
         sub_id = next(_sub_ids)
         state = SubscriptionState()
         entry = SubEntry(sub_id, callback, level, depth, on_error, state)
@@ -322,24 +385,52 @@ class WebSocketClientProxy:
         handle = Subscription(self, sub_id, type_, tuple(c for c in codes if c), [state])
         with self._lock:
             self._subs[sub_id] = handle
-        done: Future[Any] = Future()
+        done: Future[Any] | None = Future() if wait else None
         try:
             self._registry.tell(Subscribe(self._inbox, sub_id, wishes, done))
-            done.result(self._timeout)
+            if done is not None:
+                done.result(max(0.0, wait_s - (time.monotonic() - started)))
         except pykka.ActorDeadError as exc:
             self._rollback(sub_id)
             raise HubError("the hub is not running") from exc
         except FutureTimeout as exc:
             self._cancel(sub_id, timeout=1.0)
+            what = f"{type_} {','.join(c for c in codes if c) or '(all)'}"
             raise SubscriptionError(
-                f"{type_} {','.join(c for c in codes if c) or '(all)'}: the request was not on "
-                f"the wire within {self._timeout:.0f}s (is {endpoint} Upbit reachable?); "
-                "the subscription was rolled back"
+                f"{what}: not on the wire within {wait_s:g}s: {self._link_problem(endpoint)}; "
+                "the subscription was rolled back (pass a longer timeout=, or wait=False to "
+                "keep the wish until the connection is up)"
             ) from exc
+        except UpbitHubError:
+            self._cancel(sub_id, timeout=1.0)
+            raise  # a permanent cause (rejected keys...), as the hub reported it
         except Exception as exc:
             self._rollback(sub_id)
             raise SubscriptionError(f"{type_}: {exc}") from exc
         return handle
+
+    def _check_markets(self, codes: list[str], wait_s: float) -> None:
+        """Refuse codes Upbit does not list. A waiting subscribe gives the hub's first fetch
+        of the market list a moment (at most 2 s) so a typo fails here, not later."""
+        markets = getattr(self._hub, "markets", None)
+        if markets is None or not codes:
+            return
+        if wait_s > 0 and not markets.loaded:
+            markets.first_attempt.wait(min(2.0, wait_s))
+        markets.check(codes)
+
+    def _link_problem(self, endpoint: str) -> str:
+        """Why a connection is not carrying requests, in the user's terms."""
+        info = self._hub.connection_status(endpoint)
+        url = info.get("url", "?")
+        state = info.get("state", "?")
+        parts = [f"the {endpoint} connection to {url} is {state}"]
+        trying = float(info.get("trying_for_s") or 0.0)
+        if trying:
+            parts.append(f"the hub has been trying for {trying:.0f}s")
+        if info.get("last_error"):
+            parts.append(f"last connect error: {info['last_error']}")
+        return ", ".join(parts)
 
     def _rollback(self, sub_id: int) -> None:
         self._inbox.table.remove(sub_id)

@@ -14,6 +14,11 @@ handles commands and timing only:
   makes Upbit send ``{"status":"UP"}`` every 10 s; the staleness watchdog reconnects a public
   socket with wishes that has been silent for ``stale_after_s`` (and a private one only after it
   has seen status frames, since private streams are silent by nature).
+- Credentials: a refused upgrade (HTTP 401/403), missing keys or an ``INVALID_AUTH`` frame is
+  permanent until the keys change: it becomes one :class:`AuthError` naming the variables the
+  keys came from, every subscribe waiting for this endpoint fails at once with it (and so does
+  every later one, until a request goes out again), and the reader holds off
+  ``auth_backoff_s`` instead of storming.
 - A server error frame closes the socket (Upbit closes it ~150 ms later anyway). If it came
   within a few seconds of a request and names a request problem, the keys that request added
   are reported as the suspects (``RequestRejected``) so the registry removes exactly those
@@ -133,6 +138,7 @@ class ConnectionActor(pykka.ThreadingActor):
         self.last_ping = 0.0
         self.stale_reconnects = 0
         self.notified = ""  # kind of the last error told to the components
+        self.auth_error: Exception | None = None  # permanent until a request goes out again
         self._tick_period = max(0.05, min(1.0, options.stale_after_s / 4, options.ping_interval_s))
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -239,7 +245,10 @@ class ConnectionActor(pykka.ThreadingActor):
     def _set_request(self, msg: SetRequest) -> None:
         self.desired = (msg.generation, msg.entries)
         self.fresh |= msg.fresh
-        self.waiters.extend(msg.waiters)
+        if self.auth_error is not None:
+            self._fail_waiters(msg.waiters, self.auth_error)
+        else:
+            self.waiters.extend(msg.waiters)
         reader = self.reader
         if not msg.entries:
             # Upbit has no unsubscribe: with nothing wanted, close the socket.
@@ -273,14 +282,33 @@ class ConnectionActor(pykka.ThreadingActor):
             return
         auth = is_auth_failure(error)
         if auth and not isinstance(error, CredentialsError):
-            error = AuthError(
-                401, "INVALID_AUTH", f"upgrade refused: {describe_error(error)}", self.options.url
-            )
+            error = self._auth_error("INVALID_AUTH", f"upgrade refused: {describe_error(error)}")
         elif not isinstance(error, CredentialsError):
             o = self.options
             error = HubError(f"{o.endpoint} connection to {o.url}: {describe_error(error)}")
+        if auth:
+            self._permanent(error)
         self._notify(error)
         self._link_down(f"connect failed: {describe_error(error)}", auth=auth)
+
+    def _auth_error(self, name: str, detail: str) -> AuthError:
+        o = self.options
+        source = f" from {o.auth_hint}" if o.auth_hint else ""
+        return AuthError(401, name, f"Upbit rejected the API keys{source} ({detail}); check the "
+                         "key pair, its permissions and its IP allow-list", o.url)  # fmt: skip
+
+    def _permanent(self, error: Exception) -> None:
+        """A cause retrying cannot cure: every subscribe waiting now (or later, until a request
+        goes out again) fails at once with it instead of timing out."""
+        self.auth_error = error
+        waiters, self.waiters = self.waiters, []
+        self._fail_waiters(waiters, error)
+
+    @staticmethod
+    def _fail_waiters(waiters: Any, error: Exception) -> None:
+        for fut in waiters:
+            if not fut.done():
+                fut.set_exception(error)
 
     def _notify(self, error: Exception) -> None:
         """Tell the endpoint's components about an error, once per kind until things work."""
@@ -344,6 +372,7 @@ class ConnectionActor(pykka.ThreadingActor):
         session.last_send_at = now
         self.fresh.clear()
         self.notified = ""
+        self.auth_error = None
         self._resolve_waiters(generation)
         if self.registry is not None:
             self.registry.tell(RequestSent(self.options.endpoint, generation))
@@ -412,7 +441,8 @@ class ConnectionActor(pykka.ThreadingActor):
         o = self.options
         name = value.name or ""
         if name == "INVALID_AUTH":
-            error: Exception = AuthError(401, name, value.message or "", o.url)
+            error: Exception = self._auth_error(name, value.message or "token refused")
+            self._permanent(error)
         else:
             error = ServerError(name, value.message or "", o.endpoint)
         log.warning("connection %s: server error %s: %s", o.endpoint, name, value.message)
@@ -465,6 +495,9 @@ class ConnectionActor(pykka.ThreadingActor):
             "unknown": stats.unknown if stats else 0,
             "server_errors": stats.server_errors if stats else 0,
             "last_error": stats.last_error if stats else "",
+            "trying_for_s": (time.monotonic() - reader.trying_since
+                             if reader is not None and reader.trying_since is not None else 0.0),
+            "auth_error": str(self.auth_error) if self.auth_error is not None else "",
             "requests_sent": self.requests_sent,
             "stale_reconnects": self.stale_reconnects,
             "compression": getattr(ws, "extension", None) is not None,

@@ -31,6 +31,7 @@ from .connection import ConnectionActor
 from .gapfill import TradeGapFiller
 from .inbox import ComponentInbox
 from .jwt_actor import JWTActor, MintToken
+from .markets import MarketCatalog
 from .messages import (
     PRIVATE,
     PUBLIC,
@@ -40,6 +41,7 @@ from .messages import (
     DeliverEvents,
     GetStatus,
     ListSubscriptions,
+    MarketsKnown,
     Ping,
 )
 from .private_fallback import PrivateFallbackActor
@@ -71,8 +73,10 @@ class Hub:
             settings.upbit.rest_url,
             timeout=settings.hub.request_timeout_s,
             token_factory=self._rest_token,
+            auth_hint=f"{settings.auth.access_key_env} / {settings.auth.secret_key_env}",
         )
         self.components: dict[str, pykka.ActorRef[Any]] = {}
+        self.markets: MarketCatalog | None = None
         self._lock = threading.Lock()
         self.running = False
 
@@ -94,6 +98,7 @@ class Hub:
             messages_per_s=h.messages_per_s,
             messages_per_min=h.messages_per_min,
             connect_timeout_s=h.request_timeout_s,
+            auth_hint=f"{s.auth.access_key_env} / {s.auth.secret_key_env}",
         )
 
     def _token(self, query: str) -> str:
@@ -160,6 +165,11 @@ class Hub:
             for ref in self.connections.values():
                 ref.tell(AttachRegistry(self.registry))
                 ref.ask(Ping(), timeout=timeout)
+            registry = self.registry
+            self.markets = MarketCatalog(
+                self.rest.get_markets,
+                on_update=lambda codes: _tell(registry, MarketsKnown(codes)),
+            ).start()
         except BaseException:
             self.stop()
             raise
@@ -173,22 +183,35 @@ class Hub:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop components, registry, connections, timers (reverse start order)."""
+        """Stop components, registry, connections, timers (reverse start order), all within
+        ``timeout`` seconds in total: an actor that does not stop in time is reported and
+        left behind (every hub actor runs on a daemon thread)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+
+        def left() -> float:
+            return max(0.05, deadline - time.monotonic())
+
         self.running = False
+        if self.markets is not None:
+            self.markets.stop()
         try:
             with self._lock:
                 components = list(self.components.values())
                 self.components.clear()
             for ref in components:
-                _stop(ref, timeout)
+                ref.stop(block=False)
+            for ref in components:
+                _stop(ref, left())
             if self.registry is not None:
-                _stop(self.registry, timeout)
+                _stop(self.registry, left())
             if self.fallback is not None:
-                _stop(self.fallback, timeout)
+                _stop(self.fallback, left())
             for ref in reversed(list(self.connections.values())):
-                _stop(ref, timeout)
+                _stop(ref, left())
             if self.jwt is not None:
-                _stop(self.jwt, timeout)
+                _stop(self.jwt, left())
         finally:
             if self.timers is not None:
                 self.timers.stop()
@@ -231,11 +254,20 @@ class Hub:
         out["registry"] = _ask(self.registry, GetStatus(), timeout)
         if self.fallback is not None:
             out["private_fallback"] = _ask(self.fallback, GetStatus(), timeout)
+        if self.markets is not None:
+            out["markets"] = self.markets.status()
         with self._lock:
             components = dict(self.components)
         for key, ref in components.items():
             out["components"][key] = _ask(ref, GetStatus(), timeout)
         return out
+
+    def connection_status(self, endpoint: str, timeout: float = 2.0) -> dict[str, Any]:
+        """One connection's status (url, state, last_error, trying_for_s, ...)."""
+        ref = self.connections.get(endpoint)
+        if ref is None:
+            return {"state": "stopped"}
+        return _ask(ref, GetStatus(), timeout)
 
     def list_subscriptions(self, endpoint: str = PUBLIC, timeout: float = 5.0) -> Any:
         """Ask Upbit (LIST_SUBSCRIPTIONS) what this connection is subscribed to."""
@@ -251,6 +283,13 @@ def _stop(ref: pykka.ActorRef[Any], timeout: float) -> None:
         log.warning("actor %s did not stop within %.1fs", ref, timeout)
     except pykka.ActorDeadError:
         pass
+
+
+def _tell(ref: pykka.ActorRef[Any], message: Any) -> None:
+    try:
+        ref.tell(message)
+    except pykka.ActorDeadError:
+        pass  # the hub is stopping
 
 
 def _ask(ref: pykka.ActorRef[Any], message: Any, timeout: float) -> Any:
@@ -287,13 +326,13 @@ def start_hub(config: Any = None, *, environ: Mapping[str, str] | None = None) -
         return _hub
 
 
-def stop_hub() -> None:
-    """Stop the process's hub (if any) and every component it runs."""
+def stop_hub(timeout: float = 10.0) -> None:
+    """Stop the process's hub (if any) and every component it runs, within ``timeout``."""
     global _hub
     with _hub_lock:
         hub, _hub = _hub, None
     if hub is not None:
-        hub.stop()
+        hub.stop(timeout)
 
 
 def get_hub(start: bool = True) -> Hub:

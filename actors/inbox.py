@@ -147,7 +147,8 @@ class ComponentInbox:
         """
         t = ev.type
         with self._lock:
-            self.received += 1
+            if t != "call":  # posted functions are not events
+                self.received += 1
             if t in _CONFLATED:
                 key = (t, ev.code, getattr(ev, "level", None))
                 if key in self._latest:

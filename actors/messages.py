@@ -9,6 +9,7 @@ Who sends what::
     ComponentProxyActor  --DropComponent---------->  SubscriptionRegistryActor
     SubscriptionRegistryActor --SetRoutes/SetRequest--> ConnectionActor
     ConnectionActor --RequestSent/RequestRejected/EndpointError/ComponentDied--> registry
+    MarketCatalog (hub) --MarketsKnown-------------> SubscriptionRegistryActor
     SubscriptionRegistryActor --SubscriptionFailed--> ComponentProxyActor
 """
 
@@ -137,6 +138,13 @@ class ComponentDied:
     component_key: str
 
 
+@dataclass(frozen=True, slots=True)
+class MarketsKnown:
+    """Upbit's market list arrived (or changed): wishes for codes not in it are refused."""
+
+    codes: frozenset[str]
+
+
 # --- registry -> component ---------------------------------------------------------------
 
 
@@ -186,6 +194,7 @@ class ConnectionOptions:
     messages_per_min: int = 90
     connect_timeout_s: float = 10.0
     auth_backoff_s: float = 30.0
+    auth_hint: str = ""  # where the keys come from, e.g. "UPBIT_ACCESS_KEY / UPBIT_SECRET_KEY"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,9 @@ The private ConnectionActor reports the link (``LinkUp`` / ``LinkDown`` / ``Link
 - The first time the link is up, the tracker is seeded from REST silently (nothing emitted).
 
 REST errors are logged and retried at the next poll; 429/418 back off for 10 s; 401 stops
-polling until the link reports again (the components get the error from the connection).
+polling until the link reports again (the components get the error from the connection). The
+first poll runs before "polling" is logged, so with keys Upbit refuses the log says once that
+REST refused them too, and never that it is polling.
 
 Runs in: the fallback actor's thread (blocking REST calls happen here, off every hot path).
 """
@@ -104,6 +106,7 @@ class PrivateFallbackActor(pykka.ThreadingActor):
         self.started_polling_at: float | None = None
         self.detect_delays: list[float] = []
         self.last_error = ""
+        self.auth_refused = False  # logged once per episode; cleared when the link is up
 
     # -- scheduling ----------------------------------------------------------------------------
 
@@ -170,15 +173,18 @@ class PrivateFallbackActor(pykka.ThreadingActor):
         self.started_polling_at = now
         if self.down_since is not None:
             self.detect_delays.append(now - self.down_since)
+        self._poll()  # first, so the log says what happens: polling, or why not
+        if self.mode != "polling":
+            return
         log.warning(
             "private stream down for %.1fs: polling REST every %.1fs until it is back",
             now - (self.down_since or now),
             self.poll_interval_s,
         )
-        self._poll()
         self._later(self.poll_interval_s, _Poll(self.epoch))
 
     def _up(self) -> None:
+        self.auth_refused = False
         was = self.mode
         self._set_mode("live")
         self.down_since = None
@@ -259,7 +265,10 @@ class PrivateFallbackActor(pykka.ThreadingActor):
                 self._set_mode("waiting")
                 self._later(10.0, _Check(self.epoch))
         elif isinstance(exc, AuthError):
-            log.error("private fallback: REST refused the API keys (%s); not polling", exc)
+            if not self.auth_refused:
+                self.auth_refused = True
+                log.error("private fallback: REST refused the same API keys (%s); no REST "
+                          "polling until the private stream is back", exc)  # fmt: skip
             if self.mode == "polling":
                 self._set_mode("waiting")
         else:

@@ -163,6 +163,7 @@ class Reader(threading.Thread):
         self._reported_dead: set[str] = set()
         self._failed_connects = 0  # since the last session that opened
         self._short_sessions = 0  # in a row, each shorter than stable_after_s
+        self.trying_since: float | None = None  # monotonic: wanted but no session since then
 
     @property
     def failures(self) -> int:
@@ -214,6 +215,7 @@ class Reader(threading.Thread):
         while not self._stopping.is_set():
             if not self.want:
                 self.stats.state = "idle"
+                self.trying_since = None
                 self._signal.wait()
                 self._signal.clear()
                 continue
@@ -224,6 +226,8 @@ class Reader(threading.Thread):
                     return
                 continue
             self.stats.state = "connecting"
+            if self.trying_since is None:
+                self.trying_since = time.monotonic()
             if not self._limiter.acquire(self._stopping):
                 return
             if not self.want:
@@ -237,6 +241,7 @@ class Reader(threading.Thread):
                 ws.abort()
                 return
             self._failed_connects = 0  # the server accepts again
+            self.trying_since = None
             now = time.monotonic()
             session = Session(ws=ws, started=now, last_frame=now)
             self.session = session

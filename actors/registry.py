@@ -31,6 +31,7 @@ from .messages import (
     DropComponent,
     EndpointError,
     GetStatus,
+    MarketsKnown,
     Ping,
     RequestEntry,
     RequestRejected,
@@ -124,6 +125,8 @@ class SubscriptionRegistryActor(pykka.ThreadingActor):
             self._rejected(message)
         elif isinstance(message, EndpointError):
             self._notify_endpoint(message.endpoint, message.error)
+        elif isinstance(message, MarketsKnown):
+            self._markets_known(message.codes)
         elif isinstance(message, _Sweep):
             self._sweep()
         elif isinstance(message, Ping):
@@ -291,6 +294,25 @@ class SubscriptionRegistryActor(pykka.ThreadingActor):
             self._tell_component(sub.inbox, SubscriptionFailed(sub.sub_id, msg.error))
             self._remove_sub(sub.inbox.component_key, sub.sub_id)
         self._mark_dirty(msg.endpoint, None)
+
+    def _markets_known(self, codes: frozenset[str]) -> None:
+        """Refuse the subscriptions naming a code Upbit does not list (accepted while the list
+        was not known yet, or delisted since): the component hears it through on_error."""
+        from .markets import unknown_market_error
+
+        touched: set[str] = set()
+        for (key, sub_id), sub in list(self.subs.items()):
+            bad = sorted({w.key.code for w in sub.wishes
+                          if w.key.code is not None and w.key.code not in codes})
+            if not bad:
+                continue
+            error = unknown_market_error(bad[0], codes)
+            log.warning("registry: refusing subscription %d of %s: %s", sub_id,
+                        sub.inbox.component_id, error)  # fmt: skip
+            self._tell_component(sub.inbox, SubscriptionFailed(sub_id, error))
+            touched |= self._remove_sub(key, sub_id)
+        for endpoint in touched:
+            self._mark_dirty(endpoint, None)
 
     def _notify_endpoint(self, endpoint: str, error: Exception) -> None:
         notified: set[str] = set()

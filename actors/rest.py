@@ -66,8 +66,10 @@ class RestClient:
         *,
         timeout: float = 10.0,
         token_factory: Callable[[str], str] | None = None,
+        auth_hint: str = "",
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.auth_hint = auth_hint  # where the keys come from, named in a 401's message
         self.timeout = timeout
         self.token_factory = token_factory
         self._local = threading.local()
@@ -146,7 +148,7 @@ class RestClient:
         self._count(self._statuses, resp.status_code)
         self._note_remaining(resp.headers.get("Remaining-Req", ""))
         if resp.status_code >= 400:
-            raise _error(resp, path)
+            raise _error(resp, path, self.auth_hint)
         return resp.content
 
     def _transport_error(self, exc: requests.RequestException, method: str, path: str
@@ -183,6 +185,18 @@ class RestClient:
             self.remaining[m.group(1)] = int(m.group(3))
 
     # -- quotation ---------------------------------------------------------------------------
+
+    def get_markets(self) -> list[Any]:
+        """Every market Upbit lists, with its warning/caution flags (``/v1/market/all``)."""
+        from .protocol.rest_types import decode_markets
+
+        body = self.request_raw("GET", "/v1/market/all", group="market",
+                                params=[("is_details", "true")])
+        try:
+            return decode_markets(body)
+        except ValueError as exc:  # msgspec.DecodeError/ValidationError are ValueErrors
+            raise RestOutcomeUnknownError(200, "bad_body", f"market list unreadable: {exc}",
+                                          "/v1/market/all") from exc
 
     def get_ticker(self, symbols: Sequence[str]) -> list[Any]:
         """Current tickers as :class:`TickerEvent` objects (REST ``/v1/ticker``)."""
@@ -348,7 +362,7 @@ def _connect_reason(exc: requests.RequestException) -> str:
     return type(exc).__name__
 
 
-def _error(resp: requests.Response, path: str) -> RestError:
+def _error(resp: requests.Response, path: str, auth_hint: str = "") -> RestError:
     name: Any = None
     message = resp.text[:200]
     readable = True
@@ -363,7 +377,9 @@ def _error(resp: requests.Response, path: str) -> RestError:
     if status in (429, 418):
         return RateLimitedError(status, name or status, message.strip(), path)
     if status == 401:
-        return AuthError(status, name, message, path)
+        source = f" from {auth_hint}" if auth_hint else ""
+        return AuthError(status, name, f"{message} (Upbit rejected the API keys{source}; check "
+                         "the key pair, its permissions and its IP allow-list)", path)
     if status >= 500:
         why = "" if readable else " (the body is not JSON)"
         return RestOutcomeUnknownError(status, name or status, message.strip() + why, path)

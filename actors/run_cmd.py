@@ -10,9 +10,14 @@
    the emulator's public key pair (never printed).
 4. Starts the hub, then the components, then shows the live status view
    (:mod:`upbit_hub.actors.status_view`) until Ctrl-C or SIGTERM.
-5. Stops components, hub, emulator in that order inside ``finally``, waits briefly for
-   threads to end and logs ``threads at exit: MainThread`` (any other name listed there is a
-   thread that did not stop), then exits 0.
+5. Stops components, hub, emulator in that order inside ``finally``, all within
+   ``SHUTDOWN_BUDGET_S`` (4 s) whatever plugins do: a hook that hangs is abandoned. Logs
+   ``threads at exit: MainThread`` (any other name listed there is a thread that did not
+   stop), then exits 0. A second Ctrl-C/SIGTERM leaves at once with status 130.
+
+Exit status: 0 after a clean stop; 1 on a settings or start-up error, or when every
+configured component failed (at start or later), so a supervisor can act; 130 after a second
+interrupt.
 
 Log lines go to stderr. On a terminal the status table owns stdout and the console log level
 defaults to WARNING (``--log-level INFO`` to see more); otherwise it defaults to INFO and the
@@ -118,19 +123,30 @@ def _main(args: argparse.Namespace, out: TextIO, tty: bool) -> int:
         hub = start_hub(settings, environ=environ)
         hub_started = True
         host = ComponentHost(hub)
-        reports = host.start(resolved)
+        reports = host.start(resolved, cancel=stop)
         _log_reports(reports)
-        if not any(r.state == "running" for r in reports):
-            log.warning("no usable component is running (%d configured): the hub runs with "
-                        "nothing to do; add [[components]] to the settings", len(reports))
-        _show_status(settings, args, hub, host, out, tty, stop)
-        return 0
+        if stop.is_set():
+            return 0
+        if _all_failed(reports):
+            log.error("every configured component failed (%d): exiting with status 1 so that "
+                      "a supervisor can act", len(reports))  # fmt: skip
+            return 1
+        if not reports:
+            log.warning("no component is configured: the hub runs with nothing to do; add "
+                        "[[components]] to the settings")  # fmt: skip
+        return _show_status(settings, args, hub, host, out, tty, stop)
     except Exception as exc:
         log.error("upbit-hub run failed: %s: %s", type(exc).__name__, exc, exc_info=True)
         return 1
     finally:
         _shutdown(host, hub_started, emu)
         restore()
+
+
+def _all_failed(reports: list[Any]) -> bool:
+    """True when components are configured (not counting disabled ones) and none runs."""
+    live = [r for r in reports if r.state != "disabled"]
+    return bool(live) and all(r.state == "failed" for r in live)
 
 
 def _load(args: argparse.Namespace) -> Any:
@@ -146,14 +162,16 @@ def _load(args: argparse.Namespace) -> Any:
 def _show_status(
     settings: Any, args: argparse.Namespace, hub: Any, host: Any, out: TextIO, tty: bool,
     stop: threading.Event,
-) -> None:
+) -> int:
+    """Show the status until ``stop``; 1 if meanwhile every component failed, else 0."""
     from upbit_hub.actors.status_view import StatusSnapshot, StatusView
 
+    failed = _watch_components(host, stop)
     interval = args.status_interval or settings.status.interval_s
     if not settings.status.enabled:
         log.info("running; status view disabled ([status] enabled = false)")
         stop.wait()
-        return
+        return 1 if failed.is_set() else 0
     started = time.monotonic()
 
     def snapshot() -> StatusSnapshot:
@@ -165,6 +183,24 @@ def _show_status(
     view = StatusView(snapshot, out, interval_s=interval, first_after_s=1.0, tty=tty,
                       logger=logging.getLogger("upbit_hub.status"))  # fmt: skip
     view.run(stop)
+    return 1 if failed.is_set() else 0
+
+
+def _watch_components(host: Any, stop: threading.Event, every_s: float = 1.0) -> threading.Event:
+    """A daemon thread that sets ``stop`` (and the returned event) once every configured
+    component has failed while running, so that the process exits non-zero."""
+    failed = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(every_s):
+            if _all_failed(host.reports()):
+                log.error("every component has failed: stopping with exit status 1")
+                failed.set()
+                stop.set()
+                return
+
+    threading.Thread(target=watch, name="upbit-hub-watch", daemon=True).start()
+    return failed
 
 
 def _log_reports(reports: list[Any]) -> None:
@@ -177,42 +213,66 @@ def _log_reports(reports: list[Any]) -> None:
             log.error("component %s (%s): %s: %s", r.id, r.plugin, r.state.upper(), r.error)
 
 
+#: Ctrl-C or SIGTERM leaves within this long whatever plugins do (issue: within 5 s).
+SHUTDOWN_BUDGET_S = 4.0
+
+
 def _shutdown(host: Any, hub_started: bool, emu: Any) -> None:
-    """Stop components, hub, emulator (reverse start order); each step runs even if the
-    previous one failed. Runs in: the main thread."""
-    try:
-        if host is not None:
+    """Stop components, hub, emulator (reverse start order) within ``SHUTDOWN_BUDGET_S``;
+    each step runs even if the previous one failed, and nothing here raises: an actor that
+    does not stop in time is reported and left behind (hub threads are daemons).
+
+    Runs in: the main thread.
+    """
+    import pykka
+
+    deadline = time.monotonic() + SHUTDOWN_BUDGET_S
+
+    def left(cap: float) -> float:
+        return max(0.1, min(cap, deadline - time.monotonic()))
+
+    steps: list[tuple[str, Callable[[], None]]] = []
+    if host is not None:
+        def stop_components() -> None:
+            host.stop_timeout_s = left(host.stop_timeout_s)
             final = host.stop()
-            handled = sum(r.handled for r in final)
-            errors = sum(r.handler_errors for r in final)
             log.info("components stopped: %d, events handled %d, handler errors %d",
-                     len(final), handled, errors)  # fmt: skip
-    except Exception:
-        log.exception("stopping components failed")
-    finally:
+                     len(final), sum(r.handled for r in final),
+                     sum(r.handler_errors for r in final))  # fmt: skip
+
+        steps.append(("stopping components", stop_components))
+    if hub_started:
+        def stop_hub() -> None:
+            from upbit_hub.actors.hub import stop_hub as stop
+
+            stop(timeout=left(2.0))
+
+        steps.append(("stopping the hub", stop_hub))
+    if emu is not None:
+        steps.append(("stopping the emulator", emu.stop))
+    for what, step in steps:
         try:
-            if hub_started:
-                from upbit_hub.actors.hub import stop_hub
-
-                stop_hub()
+            step()
         except Exception:
-            log.exception("stopping the hub failed")
-        finally:
-            try:
-                if emu is not None:
-                    emu.stop()
-            except Exception:
-                log.exception("stopping the emulator failed")
-            finally:
-                import pykka
-
-                pykka.ActorRegistry.stop_all(block=True, timeout=5)
-                left = wait_for_threads(timeout=5.0)
-                names = ", ".join(["MainThread", *left])
-                if left:
-                    log.warning("threads at exit: %s (%d did not stop)", names, len(left))
-                else:
-                    log.info("threads at exit: %s", names)
+            log.exception("%s failed", what)
+    try:
+        leftovers = pykka.ActorRegistry.get_all()
+        for ref in leftovers:
+            ref.stop(block=False)
+        for ref in leftovers:
+            ref.actor_stopped.wait(max(0.0, deadline - time.monotonic()))
+        stuck = [str(r) for r in leftovers if r.is_alive()]
+        if stuck:
+            log.warning("%d actor(s) did not stop in time and are left behind: %s",
+                        len(stuck), ", ".join(stuck))  # fmt: skip
+    except Exception:
+        log.exception("stopping the remaining actors failed")
+    left_threads = wait_for_threads(timeout=max(0.0, deadline - time.monotonic()))
+    names = ", ".join(["MainThread", *left_threads])
+    if left_threads:
+        log.warning("threads at exit: %s (%d did not stop)", names, len(left_threads))
+    else:
+        log.info("threads at exit: %s", names)
 
 
 def wait_for_threads(timeout: float = 5.0) -> list[str]:
@@ -228,7 +288,7 @@ def wait_for_threads(timeout: float = 5.0) -> list[str]:
 
 
 def _install_signal_handlers(stop: threading.Event) -> Any:
-    """SIGINT/SIGTERM set ``stop``; a second one while stopping aborts with KeyboardInterrupt.
+    """SIGINT/SIGTERM set ``stop``; a second one while stopping leaves at once with 130.
 
     Returns a function restoring the previous handlers. Runs in: the main thread.
     """
@@ -236,7 +296,12 @@ def _install_signal_handlers(stop: threading.Event) -> Any:
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
-            raise KeyboardInterrupt
+            try:
+                sys.stderr.write("upbit-hub: second interrupt: leaving now (exit 130)\n")
+                sys.stderr.flush()
+                sys.stdout.flush()
+            finally:
+                os._exit(130)
         log.info("%s received: stopping", signal.Signals(signum).name)
         stop.set()
 

@@ -23,8 +23,8 @@ when the plugin declares no ``Config``); the base class keeps it as ``self.confi
 configured instance gets its own component actor (one
 :class:`~upbit_hub.actors.client.WebSocketClientProxy`): ``on_start``, every ``on_*`` handler
 and ``on_stop`` run in that actor's thread, one at a time, never concurrently, so a plugin
-needs no locks for its own state. Subscribing from a handler is fine (it waits for the wire,
-not for the component thread). The host that runs components is
+needs no locks for its own state. Subscribing from a handler is fine (it never waits for the
+network). The host that runs components is
 :class:`upbit_hub.plugins.sdk_host.ComponentHost`.
 
 Runs in: the component's thread, unless a docstring says otherwise.
@@ -124,10 +124,13 @@ class Context:
 
     ``ctx.subscribe_*`` route events to the component's matching ``on_*`` method (or to
     ``handler=`` when given) and return the :class:`~upbit_hub.actors.client.Subscription`
-    handle; they return once the merged request is on the wire and raise
-    :class:`~upbit_hub.actors.protocol.errors.RequestValidationError` or
-    :class:`~upbit_hub.actors.protocol.errors.SubscriptionError` otherwise (nothing is left
-    behind). ``ctx.proxy`` is the underlying proxy for anything else it offers.
+    handle at once. Bad input (a malformed code, a market Upbit does not list, missing API
+    keys) raises :class:`~upbit_hub.actors.protocol.errors.RequestValidationError` (or
+    ``CredentialsError``) before anything is registered. Otherwise the wish is registered
+    whether or not the socket is up: it outlives the network, the hub keeps connecting and
+    data flows once it can (the status shows "waiting for connection" until then). A later
+    refusal (Upbit rejects the request, the keys are refused) is logged and counted.
+    ``ctx.proxy`` is the underlying proxy for anything else it offers.
     """
 
     def __init__(
@@ -149,13 +152,13 @@ class Context:
         self, symbols: Sequence[str] | str, *, handler: Callable[[Any], object] | None = None
     ) -> Subscription:
         """Route tickers of ``symbols`` (e.g. ``["KRW-BTC"]``) to ``on_ticker``."""
-        return self.proxy.subscribe_ticker(symbols, self._route("ticker", handler))
+        return self.proxy.subscribe_ticker(symbols, self._route("ticker", handler), wait=False)
 
     def subscribe_trade(
         self, symbols: Sequence[str] | str, *, handler: Callable[[Any], object] | None = None
     ) -> Subscription:
         """Route every trade of ``symbols`` to ``on_trade``."""
-        return self.proxy.subscribe_trade(symbols, self._route("trade", handler))
+        return self.proxy.subscribe_trade(symbols, self._route("trade", handler), wait=False)
 
     def subscribe_orderbook(
         self,
@@ -167,7 +170,7 @@ class Context:
     ) -> Subscription:
         """Route order books of ``symbols`` (``depth`` 1/5/15/30, ``level`` KRW grouping)."""
         return self.proxy.subscribe_orderbook(
-            symbols, self._route("orderbook", handler), depth=depth, level=level
+            symbols, self._route("orderbook", handler), depth=depth, level=level, wait=False
         )
 
     def subscribe_candle(
@@ -179,7 +182,7 @@ class Context:
     ) -> Subscription:
         """Route candles of ``interval`` (1s, 1m, 3m, ..., 240m) to ``on_candle``."""
         return self.proxy.subscribe_candle(
-            symbols, self._route("candle", handler), interval=interval
+            symbols, self._route("candle", handler), interval=interval, wait=False
         )
 
     def subscribe_my_order(
@@ -189,13 +192,14 @@ class Context:
         handler: Callable[[Any], object] | None = None,
     ) -> Subscription:
         """Route your order events (all markets when ``symbols`` is None) to ``on_my_order``."""
-        return self.proxy.subscribe_my_order(self._route("myOrder", handler), symbols=symbols)
+        return self.proxy.subscribe_my_order(self._route("myOrder", handler), symbols=symbols,
+                                             wait=False)
 
     def subscribe_my_asset(
         self, *, handler: Callable[[Any], object] | None = None
     ) -> Subscription:
         """Route balance changes to ``on_my_asset``."""
-        return self.proxy.subscribe_my_asset(self._route("myAsset", handler))
+        return self.proxy.subscribe_my_asset(self._route("myAsset", handler), wait=False)
 
     def unsubscribe(self, handle: Subscription) -> None:
         """Cancel a subscription made through this context (idempotent)."""

@@ -7,11 +7,12 @@
 >>> host.stop()                                                     # doctest: +SKIP
 
 Each instance gets its own :class:`~upbit_hub.actors.client.WebSocketClientProxy` (so its own
-component actor and thread). ``on_start`` and ``on_stop`` run in that thread through
-``proxy.run_in_component``, so they never overlap a handler. A broken plugin (import error,
-bad params, a constructor or ``on_start`` that raises or hangs) gets a ``failed`` report, its
-subscriptions are removed, and the others run on. ``stop()`` calls ``on_stop`` in reverse start
-order, then cleans each proxy up.
+component actor and thread). ``on_start`` and ``on_stop`` run in that thread (posted to its
+inbox), so they never overlap a handler, and all components start (and stop) side by side
+under one deadline. A broken plugin (import error, bad params, a constructor or ``on_start``
+that raises or hangs) gets a ``failed`` report, its subscriptions are removed, and the others
+run on. A hook that hangs is abandoned at the deadline and never delays the others or the
+shutdown. ``stop()`` calls every ``on_stop`` at once, then cleans each proxy up.
 
 Runs in: the caller's thread (the ``run`` command's main thread, or a test).
 """
@@ -19,12 +20,13 @@ Runs in: the caller's thread (the ``run`` command's main thread, or a test).
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterable
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
-
-import pykka
 
 from upbit_hub.plugins.discovery import ResolvedComponent
 from upbit_hub.plugins.sdk import Context, HandlerCounters
@@ -33,7 +35,7 @@ __all__ = ["ComponentHost", "ComponentReport", "ComponentState"]
 
 log = logging.getLogger(__name__)
 
-ComponentState = Literal["running", "failed", "stopped", "disabled"]
+ComponentState = Literal["starting", "running", "failed", "stopped", "disabled"]
 _MAX_ERROR = 300
 
 
@@ -79,12 +81,16 @@ class _Instance:
 class ComponentHost:
     """Runs plugin instances on ``hub`` (a started :class:`~upbit_hub.actors.hub.Hub`).
 
-    ``start_timeout_s`` bounds each ``on_start`` (subscriptions wait for the wire, which is
-    rate-limited: give it a few seconds), ``stop_timeout_s`` each ``on_stop``.
+    Every component's ``on_start`` (and later ``on_stop``) runs in its own component thread,
+    all of them at once, under one deadline: ``start_timeout_s`` for the starts,
+    ``stop_timeout_s`` for the stops. A hook that overruns is reported (``failed``, or an
+    error note on ``stopped``) and abandoned: its subscriptions are dropped, its actor is told
+    to stop without waiting, and it never delays the others or the shutdown. (Its thread is a
+    daemon thread; Python cannot kill a thread, so it is left to finish on its own.)
     """
 
     def __init__(
-        self, hub: Any, *, start_timeout_s: float = 30.0, stop_timeout_s: float = 10.0
+        self, hub: Any, *, start_timeout_s: float = 10.0, stop_timeout_s: float = 3.0
     ) -> None:
         self.hub = hub
         self.start_timeout_s = start_timeout_s
@@ -95,11 +101,16 @@ class ComponentHost:
 
     # -- starting --------------------------------------------------------------------------
 
-    def start(self, resolved: Iterable[ResolvedComponent]) -> list[ComponentReport]:
-        """Start every usable entry, report the others; returns one report per entry.
+    def start(
+        self, resolved: Iterable[ResolvedComponent], *, cancel: threading.Event | None = None
+    ) -> list[ComponentReport]:
+        """Start every usable entry side by side, report the others; one report per entry.
 
-        Never raises because of a plugin. Runs in: the caller's thread.
+        Returns once every ``on_start`` returned or ``start_timeout_s`` passed (or ``cancel``
+        was set: the starts still running are abandoned). Never raises because of a plugin.
+        Runs in: the caller's thread.
         """
+        launched: list[tuple[_Instance, Future[None]]] = []
         for rc in resolved:
             cid, plugin = rc.component.id, rc.component.plugin
             if rc.status.state == "disabled":
@@ -109,7 +120,10 @@ class ComponentHost:
                 log.warning("component %s (%s) not started: %s", cid, plugin, why)
                 self._add_static(ComponentReport(cid, plugin, "failed", _short(why)))
             else:
-                self.start_component(cid, rc.status.plugin, rc.config, plugin)
+                item = self._launch(cid, rc.status.plugin, rc.config, plugin)
+                if item is not None:
+                    launched.append(item)
+        self._await_starts(launched, cancel)
         return self.reports()
 
     def start_component(
@@ -119,43 +133,65 @@ class ComponentHost:
 
         Returns its report (``running`` or ``failed``). Runs in: the caller's thread.
         """
+        item = self._launch(component_id, plugin_cls, config, plugin)
+        if item is not None:
+            self._await_starts([item], None)
+        return self._report(self._instances[-1])
+
+    def _launch(
+        self, component_id: str, plugin_cls: Any, config: Any, plugin: str
+    ) -> tuple[_Instance, Future[None]] | None:
+        """Construct the component and its actor, and tell its thread to run ``on_start``."""
         inst = _Instance(component_id, plugin or getattr(plugin_cls, "name", "") or "?")
         self._order.append(("instance", len(self._instances)))
         self._instances.append(inst)
         try:
             inst.component = plugin_cls(config)
         except Exception as exc:
-            return self._failed(inst, f"constructor raised {_describe(exc)}", exc)
+            self._failed(inst, f"constructor raised {_describe(exc)}", exc)
+            return None
         try:
             from upbit_hub.actors.client import WebSocketClientProxy
 
             inst.proxy = WebSocketClientProxy(component_id, hub=self.hub)
         except Exception as exc:
-            return self._failed(inst, f"could not create its component actor: {_describe(exc)}",
-                                exc)  # fmt: skip
+            self._failed(inst, f"could not create its component actor: {_describe(exc)}", exc)
+            return None
         inst.ctx = Context(component_id, inst.component, inst.proxy, inst.counters)
+        inst.state = "starting"
         on_start = getattr(inst.component, "on_start", None)
-        try:
-            if callable(on_start):
-                ctx = inst.ctx
-                inst.proxy.run_in_component(lambda: on_start(ctx), timeout=self.start_timeout_s)
-        except pykka.Timeout as exc:
-            return self._failed(
-                inst, f"on_start did not return within {self.start_timeout_s:g}s", exc
-            )
-        except Exception as exc:
-            return self._failed(inst, f"on_start raised {_describe(exc)}", exc)
-        inst.state = "running"
-        log.info("component %s (%s) started", component_id, inst.plugin)
-        return self._report(inst)
+        ctx = inst.ctx
+        return inst, _run_in(inst, (lambda: on_start(ctx)) if callable(on_start) else None)
 
-    def _failed(self, inst: _Instance, why: str, exc: BaseException) -> ComponentReport:
+    def _await_starts(
+        self, launched: list[tuple[_Instance, Future[None]]], cancel: threading.Event | None
+    ) -> None:
+        deadline = time.monotonic() + self.start_timeout_s
+        _wait_all([f for _, f in launched], deadline, cancel)
+        for inst, fut in launched:
+            if not fut.done():
+                why = (f"on_start did not return within {self.start_timeout_s:g}s"
+                       if not (cancel and cancel.is_set()) else "on_start was still running "
+                       "when the hub was asked to stop")  # fmt: skip
+                self._failed(inst, f"{why}; abandoned (it never delays the others)", None)
+                continue
+            exc = fut.exception()
+            if exc is not None:
+                self._failed(inst, f"on_start raised {_describe(exc)}", exc)
+            else:
+                inst.state = "running"
+                log.info("component %s (%s) started", inst.id, inst.plugin)
+
+    def _failed(self, inst: _Instance, why: str, exc: BaseException | None) -> ComponentReport:
+        """Mark ``inst`` failed and drop whatever it subscribed. The traceback of a raising
+        hook is logged here, once. Runs in: the caller's thread."""
         inst.state = "failed"
         inst.error = _short(why)
+        exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
         log.error("component %s (%s) failed: %s", inst.id, inst.plugin, inst.error,
-                  exc_info=(type(exc), exc, exc.__traceback__))  # fmt: skip
+                  exc_info=exc_info)  # fmt: skip
         if inst.proxy is not None:
-            inst.proxy.cleanup(timeout=self.stop_timeout_s)  # drops whatever it subscribed
+            inst.proxy.abandon()  # never waits: its thread may be stuck in a hook
         return self._report(inst)
 
     def _add_static(self, report: ComponentReport) -> None:
@@ -202,9 +238,11 @@ class ComponentHost:
         state, error = inst.state, inst.error
         if inst.proxy is not None:
             stats = inst.proxy.stats()
-            if state == "running":
+            if state in ("running", "starting"):
                 if inst.proxy.is_alive:
                     subs = len(inst.proxy.subscriptions)
+                    if error is None and subs and not stats.get("received"):
+                        error = self._waiting_note(inst.proxy)
                 else:
                     state, error = "failed", "its component actor stopped unexpectedly"
         c = inst.counters
@@ -223,29 +261,48 @@ class ComponentHost:
             subscriptions=subs,
         )
 
+    def _waiting_note(self, proxy: Any) -> str:
+        """"waiting for connection" (with the reason) until the first event arrives."""
+        kinds = {s.kind for s in proxy.subscriptions}
+        endpoints = sorted({"private" if k in ("myOrder", "myAsset") else "public" for k in kinds})
+        status = getattr(self.hub, "connection_status", None)
+        for ep in endpoints:
+            info = status(ep) if status is not None else {}
+            if info.get("state") != "connected":
+                why = info.get("last_error") or info.get("state") or "not connected"
+                return _short(f"waiting for connection ({ep}: {why})")
+        return "waiting for data"
+
     # -- stopping --------------------------------------------------------------------------
 
     def stop(self) -> list[ComponentReport]:
-        """Call ``on_stop`` of running components in reverse start order, then clean each up.
+        """Call ``on_stop`` of every running component side by side, under one deadline
+        (``stop_timeout_s``), then clean each up; one that overruns is abandoned.
 
         Never raises because of a plugin; returns the final reports. Runs in: caller's thread.
         """
+        stopping: list[tuple[_Instance, Future[None]]] = []
         for inst in reversed(self._instances):
             if inst.state != "running":
                 continue
             on_stop = getattr(inst.component, "on_stop", None)
-            try:
-                if callable(on_stop) and inst.proxy.is_alive:
-                    inst.proxy.run_in_component(on_stop, timeout=self.stop_timeout_s)
-            except pykka.Timeout:
-                inst.error = f"on_stop did not return within {self.stop_timeout_s:g}s"
+            if inst.proxy.is_alive:
+                stopping.append((inst, _run_in(inst, _muted(inst.proxy, on_stop))))
+            inst.state = "stopped"
+        _wait_all([f for _, f in stopping], time.monotonic() + self.stop_timeout_s, None)
+        for inst, fut in stopping:
+            if not fut.done():
+                inst.error = (f"on_stop did not return within {self.stop_timeout_s:g}s; "
+                              "abandoned")  # fmt: skip
                 log.error("component %s: %s", inst.id, inst.error)
-            except Exception as exc:
+                inst.proxy.abandon()
+                continue
+            exc = fut.exception()
+            if exc is not None:
                 inst.error = _short(f"on_stop raised {_describe(exc)}")
-                log.error("component %s: %s", inst.id, inst.error, exc_info=True)
-            finally:
-                inst.state = "stopped"
-                inst.proxy.cleanup(timeout=self.stop_timeout_s)
+                log.error("component %s: %s", inst.id, inst.error,
+                          exc_info=(type(exc), exc, exc.__traceback__))  # fmt: skip
+            inst.proxy.cleanup(timeout=1.0)
             log.info("component %s (%s) stopped", inst.id, inst.plugin)
         return self.reports()
 
@@ -259,6 +316,53 @@ class ComponentHost:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _run_in(inst: _Instance, fn: Any) -> Future[None]:
+    """Run ``fn()`` in ``inst``'s component thread; the returned future tells how it ended.
+
+    A tell, not an ask: nothing here waits on the component's actor. Runs in: any thread.
+    """
+    fut: Future[None] = Future()
+
+    def run() -> None:
+        try:
+            if fn is not None:
+                fn()
+        except BaseException as exc:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(None)
+
+    try:
+        inst.proxy.post_to_component(run)
+    except Exception as exc:
+        fut.set_exception(exc)
+    return fut
+
+
+def _muted(proxy: Any, on_stop: Any) -> Any:
+    """``on_stop`` preceded, in the component thread, by muting its callbacks: no handler
+    runs once ``on_stop`` has begun (events still queued are dropped)."""
+
+    def run() -> None:
+        proxy.mute()
+        if callable(on_stop):
+            on_stop()
+
+    return run
+
+
+def _wait_all(futures: list[Future[None]], deadline: float, cancel: threading.Event | None
+              ) -> None:
+    """Until every future is done, ``deadline`` passes or ``cancel`` is set."""
+    pending = [f for f in futures if not f.done()]
+    while pending:
+        left = deadline - time.monotonic()
+        if left <= 0 or (cancel is not None and cancel.is_set()):
+            return
+        wait(pending, timeout=min(left, 0.1 if cancel is not None else left))
+        pending = [f for f in pending if not f.done()]
 
 
 def _describe(exc: BaseException) -> str:

@@ -156,8 +156,9 @@ def test_unsubscribe_stops_deliveries_of_that_subscription_only(host, eventually
     assert not plugin.handle.active
 
 
-def test_on_stop_runs_once_per_started_component_in_reverse_start_order(host):
+def test_on_stop_runs_once_per_started_component_all_side_by_side(host):
     order: list[str] = []
+    third_stopped = threading.Event()
 
     class Tracked(Component):
         def on_start(self, ctx):
@@ -168,14 +169,20 @@ def test_on_stop_runs_once_per_started_component_in_reverse_start_order(host):
             pass
 
         def on_stop(self):
+            if self.id == "first":  # returns only once another on_stop ran meanwhile
+                assert third_stopped.wait(5), "on_stop hooks ran one after another"
             order.append(self.id)
+            if self.id == "third":
+                third_stopped.set()
 
     for cid in ("first", "second", "third"):
         assert host.start_component(cid, Tracked).state == "running"
     final = host.stop()
-    assert order == ["third", "second", "first"]
+    assert sorted(order) == ["first", "second", "third"]
+    assert order[-1] == "first"
     assert [r.state for r in final] == ["stopped"] * 3
-    assert host.stop() and order == ["third", "second", "first"]  # idempotent
+    assert [r.error for r in final] == [None] * 3
+    assert host.stop() and len(order) == 3  # idempotent
 
 
 def test_a_failing_on_start_is_reported_and_cleaned_up_while_the_others_run(

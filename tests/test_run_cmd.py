@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,8 @@ PLUGIN_FILES = {
         uhrun-strict = "uhrun_plugins.strict:Strict"
         uhrun-raiser = "uhrun_plugins.raiser:Raiser"
         uhrun-boom = "uhrun_plugins.boom:Boom"
+        uhrun-hang-start = "uhrun_plugins.hang:HangStart"
+        uhrun-hang-stop = "uhrun_plugins.hang:HangStop"
 
         [tool.setuptools]
         packages = ["uhrun_plugins"]
@@ -94,6 +97,27 @@ PLUGIN_FILES = {
 
             def on_ticker(self, ev):
                 raise ValueError(f"bad tick {ev.trade_price}")
+    """,
+    "uhrun_plugins/hang.py": """
+        import threading
+
+        from upbit_hub.plugins import Component
+
+
+        class HangStart(Component):
+            def on_start(self, ctx):
+                threading.Event().wait()  # never returns
+
+
+        class HangStop(Component):
+            def on_start(self, ctx):
+                ctx.subscribe_ticker(["KRW-BTC"])
+
+            def on_ticker(self, ev):
+                pass
+
+            def on_stop(self):
+                threading.Event().wait()  # never returns
     """,
     "uhrun_plugins/boom.py": """
         raise ImportError("boom: optional dependency 'talib' is not installed")
@@ -275,10 +299,9 @@ def test_run_sim_without_a_config_runs_the_packaged_built_in_components(tmp_path
     assert not (tmp_path / "recordings").exists()  # the disabled recorder wrote nothing
 
 
-def test_with_no_usable_component_run_warns_and_still_shows_the_status(tmp_path, eventually):
+def test_with_no_component_configured_run_warns_and_still_shows_the_status(tmp_path, eventually):
     config = tmp_path / "empty.toml"
-    config.write_text('[status]\ninterval_s = 0.3\n\n[[components]]\nplugin = "no-such-plugin"\n'
-                      'id = "ghost"\n')
+    config.write_text('[status]\ninterval_s = 0.3\n')
     run = RunningHub(["--sim", "--config", str(config)], tmp_path, _env())
     try:
         run.wait_for(lambda: "status: public=" in run.log(), eventually)
@@ -287,10 +310,87 @@ def test_with_no_usable_component_run_warns_and_still_shows_the_status(tmp_path,
         run.kill()
     log = run.log()
     assert rc == 0, log
+    assert "no component is configured" in log
+    assert "components=0 running=0 failed=0" in log
+
+
+def test_when_every_component_fails_run_exits_1_so_a_supervisor_can_act(tmp_path):
+    config = tmp_path / "ghost.toml"
+    config.write_text('[status]\ninterval_s = 0.3\n\n[[components]]\nplugin = "no-such-plugin"\n'
+                      'id = "ghost"\n')
+    run = RunningHub(["--sim", "--config", str(config)], tmp_path, _env())
+    try:
+        rc = run.proc.wait(20)
+    finally:
+        run.kill()
+    log = run.log()
+    assert rc == 1, log
     assert ("component ghost (no-such-plugin): FAILED: components[0].plugin: plugin "
             "'no-such-plugin' not_found") in log
-    assert "no usable component is running (1 configured)" in log
-    assert "components=1 running=0 failed=1" in log
+    assert "every configured component failed (1)" in log
+    assert "Traceback" not in log
+
+
+def test_hanging_plugin_hooks_never_hold_the_others_or_the_shutdown(
+    plugin_site, tmp_path, eventually
+):
+    probe_out = tmp_path / "probe.txt"
+    config = tmp_path / "hang.toml"
+    config.write_text(textwrap.dedent(f"""
+        [status]
+        interval_s = 0.3
+
+        [[components]]
+        plugin = "uhrun-hang-start"
+        id = "stuck-start"
+
+        [[components]]
+        plugin = "uhrun-hang-stop"
+        id = "stuck-stop"
+
+        [[components]]
+        plugin = "uhrun-probe"
+        id = "probe"
+        [components.params]
+        out = "{probe_out}"
+    """))
+    run = RunningHub(["--sim", "--config", str(config)], tmp_path, _env(plugin_site))
+    try:
+        # the probe starts after the hanging one in config order, yet gets data at once
+        run.wait_for(lambda: probe_out.exists() and "TickerEvent" in probe_out.read_text(),
+                     eventually, timeout=8)
+        run.wait_for(lambda: "status: public=connected" in run.log(), eventually, timeout=20)
+        t0 = time.monotonic()
+        rc = run.terminate()
+        took = time.monotonic() - t0
+    finally:
+        run.kill()
+    log = run.log()
+    assert rc == 0, log
+    assert took < 5.0, f"SIGTERM took {took:.1f}s"
+    assert "component stuck-start (uhrun-hang-start): FAILED: on_start did not return" in log
+    assert "component stuck-stop: on_stop did not return within" in log
+    assert probe_out.read_text().splitlines()[-1] == "stopped"
+    assert "Traceback" not in log
+
+
+def test_a_second_interrupt_leaves_at_once_with_130(plugin_site, tmp_path, eventually):
+    config = tmp_path / "hang.toml"
+    config.write_text('[status]\ninterval_s = 0.3\n\n[[components]]\nplugin = "uhrun-hang-stop"\n'
+                      'id = "stuck-stop"\n')
+    run = RunningHub(["--sim", "--config", str(config)], tmp_path, _env(plugin_site))
+    try:
+        run.wait_for(lambda: "status: public=connected" in run.log(), eventually, timeout=20)
+        run.proc.send_signal(signal.SIGINT)
+        run.wait_for(lambda: "SIGINT received: stopping" in run.log(), eventually)
+        run.proc.send_signal(signal.SIGINT)
+        rc = run.proc.wait(3)
+    finally:
+        run.kill()
+    log = run.log()
+    assert rc == 130, log
+    assert "second interrupt: leaving now" in log
+    assert "KeyboardInterrupt" not in log and "Traceback" not in log
 
 
 def _args(**kw: object) -> argparse.Namespace:

@@ -146,3 +146,36 @@ def asset_event(changed: list[Account], *, now_ms: int) -> MyAssetEvent:
         timestamp=now_ms,
         stream_type=BACKFILL,
     )
+
+
+class MarketEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """``market_event`` of ``GET /v1/market/all?is_details=true``."""
+
+    warning: bool = False
+    caution: dict[str, bool] = msgspec.field(default_factory=dict)
+
+
+class MarketListing(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of ``GET /v1/market/all``::
+
+        {"market":"KRW-BTC","korean_name":"비트코인","english_name":"Bitcoin",
+         "market_event":{"warning":false,"caution":{"PRICE_FLUCTUATIONS":false, ...}}}
+    """
+
+    market: str
+    korean_name: str | None = None
+    english_name: str | None = None
+    market_event: MarketEvent | None = None
+
+    @property
+    def flags(self) -> list[str]:
+        """Upbit's warning and caution flags that are on (``["warning", "PRICE_FLUCTUATIONS"]``)."""
+        ev = self.market_event
+        if ev is None:
+            return []
+        return (["warning"] if ev.warning else []) + sorted(k for k, on in ev.caution.items() if on)
+
+
+def decode_markets(body: bytes) -> list[MarketListing]:
+    """Decode a ``GET /v1/market/all`` body. Runs in: any thread."""
+    return msgspec.json.decode(body, type=list[MarketListing])
