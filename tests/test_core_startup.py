@@ -155,3 +155,16 @@ def test_wrong_keys_fail_later_private_subscribes_at_once_and_the_log_agrees(
         eventually(lambda: "REST refused the same API keys" in caplog.text, timeout=10)
     assert "polling REST every" not in caplog.text
     assert len(errors) == 1
+
+
+def test_a_subscribed_market_upbit_flags_is_reported_once(make_emulator, make_hub, caplog):
+    emu = make_emulator(market_warnings=("KRW-DOGE",))
+    hub = make_hub(emu)
+    caplog.set_level(logging.WARNING, logger="upbit_hub.actors.markets")
+    with WebSocketClientProxy("flags", hub=hub) as proxy:
+        proxy.subscribe_ticker(["KRW-DOGE"], lambda ev: None)
+        proxy.subscribe_trade(["KRW-DOGE", "KRW-BTC"], lambda ev: None)
+    flagged = [r.getMessage() for r in caplog.records if "flagged by Upbit" in r.getMessage()]
+    assert flagged == ["market KRW-DOGE is flagged by Upbit: warning (market_event); trade "
+                       "with care"]
+    assert hub.status()["markets"]["flagged"] == {"KRW-DOGE": ["warning"]}
