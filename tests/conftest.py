@@ -164,3 +164,75 @@ def open_ws() -> Iterator[Callable[..., object]]:
     yield open_
     for p in probes:
         p.close()
+
+
+# --- signed exchange REST (owned by the emulator EXCHANGE helper) ----------------------------
+
+
+class _SignedRest:
+    """Signs every call like a client: a fresh nonce, ``query_hash`` over the unencoded query
+    string (GET/DELETE) or the JSON body rendered as a query string (POST)."""
+
+    def __init__(self, base_url: str, access_key: str | None, secret_key: str | None) -> None:
+        import requests
+
+        from upbit_hub.actors.emulator.auth import (
+            DEFAULT_ACCESS_KEY,
+            DEFAULT_SECRET_KEY,
+            Credentials,
+        )
+
+        self.base_url = base_url
+        self.creds = Credentials(access_key or DEFAULT_ACCESS_KEY,
+                                 secret_key or DEFAULT_SECRET_KEY)
+        self.http = requests.Session()
+
+    def _auth(self, signed: str) -> dict:
+        import uuid
+
+        from upbit_hub.actors.emulator.auth import mint_token
+
+        return {"Authorization": "Bearer " + mint_token(self.creds, str(uuid.uuid4()), signed)}
+
+    def request(self, method: str, path: str, params: object = None, body: dict | None = None,
+                timeout: float = 5.0) -> object:
+        """``path`` under the base URL (``/v1/orders``); ``params`` a dict or (key, value)
+        pairs, sent in order; ``body`` a JSON object."""
+        from upbit_hub.actors.emulator.auth import query_string_for_hash
+
+        pairs = list(params.items()) if isinstance(params, dict) else list(params or [])
+        query = "&".join(f"{k}={v}" for k, v in pairs)
+        signed = query_string_for_hash(body) if body else query
+        return self.http.request(method, self.base_url + path, params=pairs or None, json=body,
+                                 headers=self._auth(signed), timeout=timeout)
+
+    def get(self, path: str, params: object = None, **kw: object) -> object:
+        return self.request("GET", path, params, **kw)
+
+    def delete(self, path: str, params: object = None, **kw: object) -> object:
+        return self.request("DELETE", path, params, **kw)
+
+    def post(self, path: str, body: dict, **kw: object) -> object:
+        return self.request("POST", path, body=body, **kw)
+
+    def order(self, **body: object) -> object:
+        """``POST /v1/orders`` with ``body``."""
+        return self.post("/v1/orders", body)
+
+
+@pytest.fixture
+def exchange_rest() -> Iterator[Callable[..., object]]:
+    """``exchange_rest(emulator, access_key=None, secret_key=None)``: a signed REST client of
+    the emulator's exchange endpoints (``.get/.post/.delete(path, ...)``, ``.order(**body)``)
+    returning ``requests`` responses; sessions are closed after the test."""
+    clients: list = []
+
+    def make(emu: object, access_key: str | None = None, secret_key: str | None = None
+             ) -> object:
+        client = _SignedRest(emu.base_url, access_key, secret_key)  # type: ignore[attr-defined]
+        clients.append(client)
+        return client
+
+    yield make
+    for c in clients:
+        c.http.close()

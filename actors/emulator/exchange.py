@@ -230,6 +230,8 @@ class Exchange(ExchangeEngine):
             and (excluded_pairs is None or o.market not in excluded_pairs)
             and (quote_currencies is None or o.quote in quote_currencies)
         ]  # fmt: skip
+        if order_by == "desc":  # newest first; placement order breaks ties in the same ms
+            chosen.reverse()
         chosen.sort(key=lambda o: o.created_ms, reverse=order_by == "desc")
         now = self._now()
         cancelled = []
