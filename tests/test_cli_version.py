@@ -54,3 +54,10 @@ def test_importing_the_root_package_loads_nothing_of_the_hub():
                           timeout=60, cwd="/")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ""
+
+
+def test_the_import_root_folder_holds_only_its_init():
+    # the code lives in actors/, plugins/ and config/, mapped in beneath upbit_hub
+    assert sorted(p.name for p in (ROOT / "upbit_hub").iterdir() if p.name != "__pycache__") == [
+        "__init__.py"
+    ]
