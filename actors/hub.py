@@ -64,6 +64,7 @@ class Hub:
         self.settings = settings
         self.environ = os.environ if environ is None else environ
         self.timers: TimerService | None = None
+        self.clock: Any = None  # trading.clock.LiveClock once started (backtests use SimClock)
         self.connections: dict[str, pykka.ActorRef[Any]] = {}
         self.registry: pykka.ActorRef[Any] | None = None
         self.jwt: pykka.ActorRef[Any] | None = None
@@ -126,6 +127,9 @@ class Hub:
         try:
             self.timers = TimerService()
             call_later = self.timers.call_later
+            from .trading.clock import LiveClock
+
+            self.clock = LiveClock(call_later)
             self.jwt = JWTActor.start(s.auth, self.environ, call_later)
             self.jwt.ask(Ping(), timeout=timeout)
             rest = self.rest

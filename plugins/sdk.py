@@ -36,6 +36,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from upbit_hub.actors.trading.timers import ComponentTimers, Timer
+
 if TYPE_CHECKING:
     from upbit_hub.actors.client import Subscription, WebSocketClientProxy
     from upbit_hub.actors.protocol.events import (
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
         TickerEvent,
         TradeEvent,
     )
+    from upbit_hub.actors.trading.clock import Clock
 
 __all__ = ["HANDLERS", "Component", "Context", "HandlerCounters"]
 
@@ -139,12 +142,56 @@ class Context:
         component: Any,
         proxy: WebSocketClientProxy,
         counters: HandlerCounters | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.id = component_id
         self.logger = logging.getLogger(f"upbit_hub.component.{component_id}")
         self.proxy = proxy
         self.counters = counters if counters is not None else HandlerCounters()
         self._component = component
+        if clock is None:
+            clock = getattr(getattr(proxy, "_hub", None), "clock", None)
+        if clock is None:
+            raise TypeError("Context needs a clock: its hub is not running")
+        self.clock = clock
+        self.timers = ComponentTimers(clock, self._post)
+
+    # -- time ------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """The hub's clock in Unix seconds (simulated time in a backtest). Runs in: any."""
+        return self.clock.time()
+
+    def call_later(self, delay_s: float, fn: Callable[[], object]) -> Timer:
+        """Run ``fn()`` once after ``delay_s`` seconds, in this component's thread (never at the
+        same time as a handler). Returns a :class:`Timer` (``.cancel()``)."""
+        return self.timers.call_later(delay_s, self._counted_call(fn))
+
+    def every(self, interval_s: float, fn: Callable[[], object]) -> Timer:
+        """Run ``fn()`` every ``interval_s`` seconds at fixed deadlines, in this component's
+        thread; ticks that would pile up are skipped and counted (``timer.missed``). All timers
+        are cancelled before ``on_stop``."""
+        return self.timers.every(interval_s, self._counted_call(fn))
+
+    def _post(self, fn: Callable[[], None]) -> None:
+        self.proxy.post_to_component(fn)
+
+    def _counted_call(self, fn: Callable[[], object]) -> Callable[[], None]:
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, not {type(fn).__name__}")
+        counters = self.counters
+        name = getattr(fn, "__name__", "timer")
+
+        def call() -> None:
+            counters.handled += 1
+            try:
+                fn()
+            except Exception as exc:
+                counters.errors += 1
+                counters.last_error = f"timer {name}: {type(exc).__name__}: {exc}"[:300]
+                raise
+
+        return call
 
     # -- subscriptions ---------------------------------------------------------------------
 

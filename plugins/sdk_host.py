@@ -190,6 +190,8 @@ class ComponentHost:
         exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
         log.error("component %s (%s) failed: %s", inst.id, inst.plugin, inst.error,
                   exc_info=exc_info)  # fmt: skip
+        if inst.ctx is not None:
+            inst.ctx.timers.cancel_all()
         if inst.proxy is not None:
             inst.proxy.abandon()  # never waits: its thread may be stuck in a hook
         return self._report(inst)
@@ -286,6 +288,8 @@ class ComponentHost:
             if inst.state != "running":
                 continue
             on_stop = getattr(inst.component, "on_stop", None)
+            if inst.ctx is not None:
+                inst.ctx.timers.cancel_all()  # timers never fire once on_stop is due
             if inst.proxy.is_alive:
                 stopping.append((inst, _run_in(inst, _muted(inst.proxy, on_stop))))
             inst.state = "stopped"
