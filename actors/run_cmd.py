@@ -37,6 +37,8 @@ from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import Any, TextIO
 
+from upbit_hub.actors.cli_args import log_level, positive_float
+
 __all__ = ["add_arguments", "main", "sim_environ", "wait_for_threads"]
 
 log = logging.getLogger("upbit_hub.run")
@@ -50,9 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "$UPBIT_HUB_CONFIG, else the packaged sim.toml/default.toml")
     parser.add_argument("--sim", action="store_true",
                         help="start the built-in emulator and point the hub at it")
-    parser.add_argument("--status-interval", type=float, metavar="SECONDS",
+    parser.add_argument("--status-interval", type=positive_float, metavar="SECONDS",
                         help="override [status] interval_s")
-    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+    parser.add_argument("--log-level", type=log_level, metavar="LEVEL",
                         help="console log level (default: INFO, or WARNING on a terminal)")
 
 
@@ -101,6 +103,7 @@ def _main(args: argparse.Namespace, out: TextIO, tty: bool) -> int:
     restore = _install_signal_handlers(stop)
     emu: Any = None
     host: Any = None
+    metrics: Any = None
     hub_started = False
     try:
         from upbit_hub.plugins.discovery import resolve_components
@@ -123,6 +126,11 @@ def _main(args: argparse.Namespace, out: TextIO, tty: bool) -> int:
         hub = start_hub(settings, environ=environ)
         hub_started = True
         host = ComponentHost(hub)
+        from upbit_hub.actors.metrics import start_metrics
+
+        metrics = start_metrics(settings.metrics, hub, host.reports)
+        if metrics is not None:
+            log.info("metrics on %s", metrics.url)
         reports = host.start(resolved, cancel=stop)
         _log_reports(reports)
         if stop.is_set():
@@ -135,10 +143,17 @@ def _main(args: argparse.Namespace, out: TextIO, tty: bool) -> int:
             log.warning("no component is configured: the hub runs with nothing to do; add "
                         "[[components]] to the settings")  # fmt: skip
         return _show_status(settings, args, hub, host, out, tty, stop)
+    except ConfigError as exc:  # found once running, e.g. the metrics port is taken
+        print(f"settings: {len(exc.problems)} problem(s)", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
     except Exception as exc:
         log.error("upbit-hub run failed: %s: %s", type(exc).__name__, exc, exc_info=True)
         return 1
     finally:
+        if metrics is not None:
+            metrics.stop()
         _shutdown(host, hub_started, emu)
         restore()
 

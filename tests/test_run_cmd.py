@@ -419,3 +419,47 @@ def test_sim_keys_fill_only_the_unset_variables_named_in_auth():
     assert env["MY_ACCESS"] == "mine" and env["OTHER"] == "1"
     assert env["MY_SECRET"] == "emulator-secret-key"
     assert "UPBIT_ACCESS_KEY" not in env
+
+
+@pytest.mark.parametrize("bad", [["--status-interval", "-1"], ["--status-interval", "0"],
+                                 ["--log-level", "loud"]])
+def test_bad_run_options_give_a_one_line_error_and_exit_2(bad):
+    done = subprocess.run([sys.executable, "-m", "upbit_hub.actors.cli", "run", *bad],
+                          capture_output=True, text=True, timeout=30, env=_env())
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and bad[0] in errors[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_log_levels_are_case_insensitive():
+    from upbit_hub.actors.cli import build_parser
+
+    assert build_parser().parse_args(["run", "--log-level", "debug"]).log_level == "DEBUG"
+    assert build_parser().parse_args(["run", "--status-interval", "0.5"]).status_interval == 0.5
+
+
+def test_run_serves_prometheus_metrics_when_a_port_is_configured(tmp_path, eventually):
+    import requests
+
+    config = tmp_path / "metrics.toml"
+    config.write_text('[metrics]\nport = 0\n\n[status]\ninterval_s = 0.3\n\n[[components]]\n'
+                      'plugin = "ticker-board"\nid = "board"\n')
+    run = RunningHub(["--sim", "--config", str(config)], tmp_path, _env())
+    try:
+        run.wait_for(lambda: re.search(r"metrics on (http://\S+)", run.log()), eventually)
+        url = re.search(r"metrics on (http://\S+)", run.log()).group(1)
+
+        def scraped() -> str:
+            text = requests.get(url + "/metrics" if not url.endswith("/metrics") else url,
+                                timeout=5).text
+            return text if re.search(r'upbit_hub_events_total\{.*type="ticker".*\} [1-9]',
+                                     text) else ""
+
+        text = eventually(scraped, timeout=15)
+        rc = run.terminate()
+    finally:
+        run.kill()
+    assert rc == 0, run.log()
+    assert "upbit_hub_reconnects_total" in text
+    assert 'upbit_hub_component_handled_total{component="board"' in text
