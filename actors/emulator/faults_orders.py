@@ -25,6 +25,7 @@ Runs in: the emulator loop thread (state and the aiohttp answer).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import socket
@@ -132,10 +133,11 @@ def _reset(request: web.Request) -> None:
 
 
 async def answer_with_fault(
-    request: web.Request, fault: OrderFault, response: web.Response
+    request: web.Request, fault: OrderFault, response: web.Response, stopping: asyncio.Event
 ) -> web.StreamResponse:
     """What the client gets instead of ``response`` (the real 201) under ``fault``.
 
+    A held answer (``delay``) goes out early when ``stopping`` is set (the emulator stops).
     Runs in: the emulator loop thread (an aiohttp handler awaits it).
     """
     if fault.kind == "accept_then_drop":
@@ -150,5 +152,6 @@ async def answer_with_fault(
         reason = "Bad Gateway" if fault.status == 502 else "Service Temporarily Unavailable"
         return web.Response(status=fault.status, content_type="text/html",
                             text=_GATEWAY_PAGE.format(status=fault.status, reason=reason))
-    await asyncio.sleep(fault.delay_s)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), fault.delay_s)
     return response

@@ -295,7 +295,7 @@ def _exchange_handler(core: ServerCore, group: str, fn: Callable
             return response
         sent = {"accept_then_drop": 0, "accept_then_5xx": fault.status}.get(fault.kind, status)
         _log(core, request, at, group, sent, _refs(req, obj), fault.kind)
-        return await answer_with_fault(request, fault, response)
+        return await answer_with_fault(request, fault, response, core.stopping)
 
     return handler
 

@@ -57,6 +57,7 @@ class ServerCore:
         self._sim_ms = 0  # the now_ms given to the market at the last step
         self._lagging = False
         self._remove_listener = exchange.add_listener(self._on_private)
+        self.stopping = asyncio.Event()  # set at shutdown: held REST answers go out now
 
     # ------------------------------------------------------------------ sessions
 
@@ -194,7 +195,8 @@ class ServerCore:
     # ------------------------------------------------------------------ shutdown
 
     async def shutdown(self) -> None:
-        """Stop the tick and the fault timers, abort every socket."""
+        """Stop the tick and the fault timers, release held answers, abort every socket."""
+        self.stopping.set()
         if self._tick_task is not None:
             self._tick_task.cancel()
             try:
