@@ -20,7 +20,10 @@ Every error the library raises on purpose derives from :class:`UpbitHubError`, s
      +-- CredentialsError              API key environment variables missing
      +-- ConfigError                   settings file wrong (lists every problem at once)
      +-- HubError                      the hub is not running / an actor did not answer
-          +-- SubscriptionError        a subscribe/cancel could not be carried out
+     |    +-- SubscriptionError        a subscribe/cancel could not be carried out
+     +-- TradingError                  the order API could not do what was asked
+          +-- JournalError             the order journal cannot be opened, read or written
+                                       (locked by another hub, a corrupt line, disk full)
 
 Messages say how to fix the problem. They never contain a key, secret or token.
 """
@@ -33,6 +36,7 @@ __all__ = [
     "CredentialsError",
     "FrameDecodeError",
     "HubError",
+    "JournalError",
     "ProtocolError",
     "RateLimitedError",
     "RequestValidationError",
@@ -41,6 +45,7 @@ __all__ = [
     "RestOutcomeUnknownError",
     "ServerError",
     "SubscriptionError",
+    "TradingError",
     "UpbitHubError",
 ]
 
@@ -152,3 +157,15 @@ class HubError(UpbitHubError):
 
 class SubscriptionError(HubError):
     """A subscribe or cancel could not be carried out."""
+
+
+class TradingError(UpbitHubError):
+    """The order API could not do what was asked (base of the trading errors)."""
+
+
+class JournalError(TradingError):
+    """The order journal cannot be opened, read or written.
+
+    The message names the file (and the line, for an unreadable line) and says what to do:
+    stop the other hub that holds the journal's lock, or move a corrupt journal aside.
+    """
