@@ -22,6 +22,7 @@ __all__ = [
     "EmulatorStats",
     "Faults",
     "RequestRecord",
+    "RestRecord",
 ]
 
 _EXPORTS: dict[str, str] = {
@@ -30,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "EmulatorStats": "upbit_hub.actors.emulator.server_config",
     "ConnectionInfo": "upbit_hub.actors.emulator.server_config",
     "RequestRecord": "upbit_hub.actors.emulator.server_config",
+    "RestRecord": "upbit_hub.actors.emulator.server_config",
     "Faults": "upbit_hub.actors.emulator.faults",
     "DEFAULT_MARKETS": "upbit_hub.actors.emulator.market",
     "DEFAULT_ACCESS_KEY": "upbit_hub.actors.emulator.auth",

@@ -9,7 +9,9 @@ trade per level, with the taker fee. A limit order that rests fills later, as a 
 own price with the maker fee, on an :meth:`ExchangeEngine.on_market_tick` where the book
 crosses it; a maker fill takes at most the crossing levels' size and, by a seeded coin toss,
 often only part of the remaining volume. Liquidity our orders take from a level is remembered
-for ``replenish_ms``. Our orders do not change the simulated public book.
+for ``replenish_ms``. Our orders do not change the simulated public book. Market orders (and
+ioc) that cannot fill completely end ``cancel``; a market buy that leaves dust (funds too small
+for 1e-8 of the coin) ends ``cancel`` too, as on Upbit.
 
 Self-match prevention (what happens when a new order meets one of the account's own resting
 orders) is :class:`~upbit_hub.actors.emulator.exchange_smp.SelfMatchPrevention`.

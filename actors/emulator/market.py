@@ -39,11 +39,8 @@ from upbit_hub.actors.emulator.market_catalog import (
 from upbit_hub.actors.emulator.market_catalog import (
     supported_levels as _catalog_levels,
 )
-from upbit_hub.actors.emulator.market_state import (
-    CANDLE_UNITS,
-    MarketState,
-    fmt_times,
-)
+from upbit_hub.actors.emulator.market_state import CANDLE_UNITS, MarketState
+from upbit_hub.actors.emulator.market_units import fmt_times
 
 __all__ = ["DEFAULT_MARKETS", "MarketSimulator"]
 
@@ -67,9 +64,8 @@ class MarketSimulator:
     ``rate`` is the target total messages/s (settable at run time; 0 pauses trading);
     ``start_ms`` is the simulated start time (default: the wall clock). A minute of history
     is simulated before ``start_ms`` so snapshots and REST histories exist from the start.
-    ``warnings``: codes listed with ``market_event.warning`` true; ``delisting_dates``: code
-    -> ``YYYY-MM-DD`` sent as the ticker's ``delisting_date`` (``market_state`` ACTIVE until
-    that day starts in KST, DELISTED from then on).
+    ``warnings``: codes with ``market_event.warning``; ``delisting_dates``: code -> the
+    ticker's ``delisting_date`` (``YYYY-MM-DD``; ``market_state`` ACTIVE until that KST day).
     """
 
     def __init__(
@@ -97,13 +93,12 @@ class MarketSimulator:
         t0 -= t0 % STEP_MS
         for code in codes:
             self._state[code] = MarketState(market_info(code), seed, t0)
-        self.warnings: frozenset[str] = frozenset(warnings)
-        for code, date in (delisting_dates or {}).items():
-            self._state[code].set_delisting_date(date)
-        unknown = (self.warnings | set(delisting_dates or {})) - set(codes)
-        if unknown:
+        self.warnings: frozenset[str] = frozenset(warnings)  # market_event.warning true
+        if unknown := (self.warnings | set(delisting_dates or {})) - set(codes):
             raise ValueError(f"warnings/delisting_dates name markets not simulated: "
                              f"{sorted(unknown)}; simulated: {', '.join(codes)}")
+        for code, date in (delisting_dates or {}).items():
+            self._state[code].set_delisting_date(date)
         self._list = [self._state[c] for c in codes]
         weights = [3.0 if s.info.busy else 1.0 for s in self._list]
         total = sum(weights)

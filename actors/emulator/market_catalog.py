@@ -11,6 +11,7 @@ Runs in: any thread (pure data and functions).
 
 from __future__ import annotations
 
+import datetime as _dt
 import zlib
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,6 +24,7 @@ __all__ = [
     "DEFAULT_MARKETS",
     "SCALE",
     "MarketInfo",
+    "delisting_start_ms",
     "market_info",
     "supported_levels",
     "tick_down",
@@ -31,6 +33,7 @@ __all__ = [
 ]
 
 SCALE: Final[int] = 100_000_000  # 1e8: prices and sizes are ints in units of 1e-8
+_KST: Final = _dt.timezone(_dt.timedelta(hours=9))
 
 DEFAULT_MARKETS: Final[tuple[str, ...]] = (
     "KRW-BTC",
@@ -172,6 +175,21 @@ def market_info(code: str) -> MarketInfo:
     )
     _CACHE[code] = info
     return info
+
+
+def delisting_start_ms(code: str, date: str) -> int:
+    """Unix ms at which the delisting day ``date`` (``YYYY-MM-DD``, KST) of ``code`` starts.
+
+    Raises ValueError for another format.
+    """
+    try:
+        day = _dt.date.fromisoformat(date)
+    except (TypeError, ValueError):
+        raise ValueError(f"delisting date of {code} must be YYYY-MM-DD, got {date!r}") from None
+    if day.isoformat() != date:
+        raise ValueError(f"delisting date of {code} must be YYYY-MM-DD, got {date!r}")
+    start = _dt.datetime(day.year, day.month, day.day, tzinfo=_KST)
+    return int(start.timestamp() * 1000)
 
 
 def supported_levels(code: str) -> tuple[int, ...]:

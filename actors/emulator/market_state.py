@@ -8,14 +8,19 @@ Runs in: the emulator loop thread only (called by :class:`~.market.MarketSimulat
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import random
-import time
 from decimal import Context, Decimal
 from typing import Final
 
-from upbit_hub.actors.emulator.market_catalog import SCALE, MarketInfo, tick_down, tick_up
+from upbit_hub.actors.emulator.market_catalog import (
+    SCALE,
+    MarketInfo,
+    delisting_start_ms,
+    tick_down,
+    tick_up,
+)
+from upbit_hub.actors.emulator.market_units import candle_times, dec8, dec_norm, fmt_times
 
 __all__ = ["CANDLE_UNITS", "DAY_MS", "MarketState", "dec8", "fmt_times"]
 
@@ -43,43 +48,6 @@ _RATE_Q: Final = Decimal("1E-10")
 VOL_PER_SQRT_MS: Final[float] = 0.06 / math.sqrt(DAY_MS)  # about 6 % daily volatility
 REVERT_PER_MS: Final[float] = math.log(2) / (6 * 3_600_000)  # half-life 6 h toward start
 _EMPTY: Final = (0, 0)  # zero slot padding a thin side
-
-
-def dec8(units: int) -> Decimal:
-    """1e-8 units -> Decimal with scale 8 (``120000000`` -> ``Decimal('1.20000000')``)."""
-    return Decimal(units).scaleb(-8, _CTX)
-
-
-def _dec_norm(units: int) -> Decimal:
-    """1e-8 units -> Decimal without trailing zeros (``1500000000`` -> ``Decimal('15')``)."""
-    if units % SCALE == 0:
-        return Decimal(units // SCALE)
-    return Decimal(units).scaleb(-8, _CTX).normalize(_CTX)
-
-
-_time_memo: dict[int, tuple[str, str, str, str]] = {}
-
-
-def fmt_times(ms: int) -> tuple[str, str, str, str]:
-    """``(yyyy-MM-dd, HH:mm:ss, yyyyMMdd, HHmmss)`` in UTC for a ms timestamp (memoised)."""
-    sec = ms // 1000
-    hit = _time_memo.get(sec)
-    if hit is None:
-        if len(_time_memo) > 4096:
-            _time_memo.clear()
-        t = time.gmtime(sec)
-        d = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
-        c = f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
-        hit = (d, c, d.replace("-", ""), c.replace(":", ""))
-        _time_memo[sec] = hit
-    return hit
-
-
-def candle_times(bucket_ms: int) -> tuple[str, str]:
-    """``yyyy-MM-dd'T'HH:mm:ss`` of a bucket start in UTC and in KST (UTC+9)."""
-    d, c, _, _ = fmt_times(bucket_ms)
-    dk, ck, _, _ = fmt_times(bucket_ms + 9 * 3_600_000)
-    return f"{d}T{c}", f"{dk}T{ck}"
 
 
 class MarketState:
@@ -142,17 +110,10 @@ class MarketState:
         self._delist_ms: int | None = None
 
     def set_delisting_date(self, date: str) -> None:
-        """Announce delisting on ``date`` (``YYYY-MM-DD``): the ticker names it, and its
-        ``market_state`` turns DELISTED when that day starts (KST). Raises ValueError."""
-        try:
-            day = _dt.date.fromisoformat(date)
-        except (TypeError, ValueError):
-            raise ValueError(f"delisting date of {self.code} must be YYYY-MM-DD, "
-                             f"got {date!r}") from None
-        start = _dt.datetime(day.year, day.month, day.day, tzinfo=_dt.timezone(
-            _dt.timedelta(hours=9)))
-        self.delisting_date = day.isoformat()
-        self._delist_ms = int(start.timestamp() * 1000)
+        """Name ``date`` (``YYYY-MM-DD``) as the ticker's ``delisting_date``; ``market_state``
+        turns DELISTED when that day starts (KST). Raises ValueError for another format."""
+        self._delist_ms = delisting_start_ms(self.code, date)
+        self.delisting_date = date
 
     # ---- helpers ---------------------------------------------------------------------------
     def _on_tick(self, price: int) -> int:
@@ -165,7 +126,7 @@ class MarketState:
         if d is None:
             if len(self._prices) > 50_000:
                 self._prices.clear()
-            d = self._prices[units] = _dec_norm(units)
+            d = self._prices[units] = dec_norm(units)
         return d
 
     def fresh_size(self, price: int) -> int:
@@ -337,7 +298,7 @@ class MarketState:
             "low_price": self.price_dec(self.low),
             "trade_price": dp,
             "prev_closing_price": pcp,
-            "acc_trade_price": _dec_norm(self.acc_amt),
+            "acc_trade_price": dec_norm(self.acc_amt),
             "change": change,
             "change_price": cp,
             "signed_change_price": scp,
@@ -359,7 +320,7 @@ class MarketState:
             else "DELISTED",
             "delisting_date": self.delisting_date,
             "timestamp": ts + msg_delay + 1,
-            "acc_trade_price_24h": _dec_norm(self.acc_amt + self.yday_amt * frac_left // DAY_MS),
+            "acc_trade_price_24h": dec_norm(self.acc_amt + self.yday_amt * frac_left // DAY_MS),
             "acc_trade_volume_24h": dec8(self.acc_vol + self.yday_vol * frac_left // DAY_MS),
         }
         self.last_trade, self.last_ticker = trade, ticker
@@ -414,7 +375,7 @@ class MarketState:
             "low_price": self.price_dec(c[3]),
             "trade_price": self.price_dec(c[4]),
             "candle_acc_trade_volume": dec8(c[5]),
-            "candle_acc_trade_price": _dec_norm(c[6]),
+            "candle_acc_trade_price": dec_norm(c[6]),
             "timestamp": c[7],
         }
 

@@ -250,7 +250,9 @@ class Emulator:
     # ------------------------------------------------------------------ views
 
     def stats(self) -> EmulatorStats:
-        """A consistent snapshot of the counters (the final one after :meth:`stop`)."""
+        """A consistent snapshot of the counters (the final one after :meth:`stop`), incl.
+        ``rest_log`` (every ``/v1`` call as a ``RestRecord``; ``rest_calls(method, path,
+        identifier=...)`` filters it)."""
         if self._stopped and self._final_stats is not None:
             return self._final_stats
         return self._call(lambda core: core.snapshot_stats())
