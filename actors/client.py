@@ -262,6 +262,11 @@ class WebSocketClientProxy:
         return self._inbox.stats()
 
     @property
+    def hub(self) -> Any:
+        """The hub this proxy's component runs on."""
+        return self._hub
+
+    @property
     def subscriptions(self) -> list[Subscription]:
         with self._lock:
             return [s for s in self._subs.values() if s.active]

@@ -78,7 +78,9 @@ class Hub:
         )
         self.components: dict[str, pykka.ActorRef[Any]] = {}
         self.markets: MarketCatalog | None = None
+        self._orders: Any = None  # trading.gateway.OrderGateway, started on first use
         self._lock = threading.Lock()
+        self._orders_lock = threading.Lock()
         self.running = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -201,6 +203,9 @@ class Hub:
         if self.markets is not None:
             self.markets.stop()
         try:
+            orders, self._orders = self._orders, None
+            if orders is not None:
+                _stop(orders.ref, left())
             with self._lock:
                 components = list(self.components.values())
                 self.components.clear()
@@ -242,6 +247,30 @@ class Hub:
             self.components[key] = ref
         return inbox, ref
 
+    def order_gateway(self) -> Any:
+        """The account's order gateway; starts the order actor (journal, pacer, private
+        stream) on first use. Raises ``CredentialsError`` when the keys are missing and
+        ``JournalError`` when another upbit-hub uses the journal. Runs in: any thread."""
+        with self._orders_lock:
+            if self._orders is None:
+                if not self.running:
+                    raise HubError("the hub is not running; call start_hub() first")
+                from .trading.desk import start_desk
+
+                self._orders = start_desk(self)
+            return self._orders
+
+    def market_problem(self, market: str) -> str | None:
+        """Why ``market`` cannot be traded (Upbit does not list it), or None. Runs in: any."""
+        markets = self.markets
+        if markets is not None and markets.loaded and market not in markets.codes:
+            from .markets import suggest_market
+
+            hint = suggest_market(market, markets.codes)
+            more = f"; did you mean {hint!r}?" if hint else ""
+            return f"{market} is not listed by Upbit{more}"
+        return None
+
     def forget_component(self, key: str) -> None:
         with self._lock:
             self.components.pop(key, None)
@@ -260,6 +289,8 @@ class Hub:
             out["private_fallback"] = _ask(self.fallback, GetStatus(), timeout)
         if self.markets is not None:
             out["markets"] = self.markets.status()
+        if self._orders is not None:
+            out["orders"] = _ask(self._orders.ref, GetStatus(), timeout)
         with self._lock:
             components = dict(self.components)
         for key, ref in components.items():

@@ -67,8 +67,10 @@ class RestClient:
         timeout: float = 10.0,
         token_factory: Callable[[str], str] | None = None,
         auth_hint: str = "",
+        paced: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.paced = paced  # False: the caller paces (the order actor's per-group pacer)
         self.auth_hint = auth_hint  # where the keys come from, named in a 401's message
         self.timeout = timeout
         self.token_factory = token_factory
@@ -119,9 +121,15 @@ class RestClient:
         params: Sequence[tuple[str, str]] | None = None,
         body: dict[str, Any] | None = None,
         auth: bool = False,
+        meta: dict[str, Any] | None = None,
     ) -> bytes:
-        """One call; returns the raw body (numbers keep their exact text for Decimal)."""
-        self._limiter(group).acquire()
+        """One call; returns the raw body (numbers keep their exact text for Decimal).
+
+        ``meta``, when given, receives ``status`` and ``remaining`` (the ``sec=`` of
+        ``Remaining-Req``) of the answer, also when an error is raised for it.
+        """
+        if self.paced:
+            self._limiter(group).acquire()
         query = urlencode(list(params or ()), safe="[],:-")
         url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
         headers: dict[str, str] = {}
@@ -146,7 +154,10 @@ class RestClient:
             self._count(self._transport_errors, error.name)
             raise error from exc
         self._count(self._statuses, resp.status_code)
-        self._note_remaining(resp.headers.get("Remaining-Req", ""))
+        remaining = self._note_remaining(resp.headers.get("Remaining-Req", ""))
+        if meta is not None:
+            meta["status"] = resp.status_code
+            meta["remaining"] = remaining
         if resp.status_code >= 400:
             raise _error(resp, path, self.auth_hint)
         return resp.content
@@ -179,10 +190,12 @@ class RestClient:
             "transport_errors": dict(self._transport_errors),
         }
 
-    def _note_remaining(self, header: str) -> None:
+    def _note_remaining(self, header: str) -> int | None:
         m = _REMAINING.search(header)
-        if m:
-            self.remaining[m.group(1)] = int(m.group(3))
+        if not m:
+            return None
+        left = self.remaining[m.group(1)] = int(m.group(3))
+        return left
 
     # -- quotation ---------------------------------------------------------------------------
 

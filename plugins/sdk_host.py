@@ -90,9 +90,11 @@ class ComponentHost:
     """
 
     def __init__(
-        self, hub: Any, *, start_timeout_s: float = 10.0, stop_timeout_s: float = 3.0
+        self, hub: Any, *, start_timeout_s: float = 10.0, stop_timeout_s: float = 3.0,
+        proxy_factory: Any = None,
     ) -> None:
         self.hub = hub
+        self.proxy_factory = proxy_factory  # (component_id, hub) -> proxy; a backtest's own
         self.start_timeout_s = start_timeout_s
         self.stop_timeout_s = stop_timeout_s
         self._instances: list[_Instance] = []
@@ -153,7 +155,8 @@ class ComponentHost:
         try:
             from upbit_hub.actors.client import WebSocketClientProxy
 
-            inst.proxy = WebSocketClientProxy(component_id, hub=self.hub)
+            factory = self.proxy_factory or (lambda cid, hub: WebSocketClientProxy(cid, hub=hub))
+            inst.proxy = factory(component_id, self.hub)
         except Exception as exc:
             self._failed(inst, f"could not create its component actor: {_describe(exc)}", exc)
             return None
@@ -306,6 +309,8 @@ class ComponentHost:
                 inst.error = _short(f"on_stop raised {_describe(exc)}")
                 log.error("component %s: %s", inst.id, inst.error,
                           exc_info=(type(exc), exc, exc.__traceback__))  # fmt: skip
+            if inst.ctx is not None:
+                inst.ctx.detach_orders()
             inst.proxy.cleanup(timeout=1.0)
             log.info("component %s (%s) stopped", inst.id, inst.plugin)
         return self.reports()

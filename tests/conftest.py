@@ -106,8 +106,8 @@ HUB_TEST_SETTINGS: dict = {
 def make_hub() -> Iterator[Callable[..., object]]:
     """``make_hub(emulator, **hub_overrides)``: a started Hub pointed at ``emulator``.
 
-    Keys named ``upbit_*``, ``private_*`` and ``auth_*`` override those sections (e.g.
-    ``upbit_format="DEFAULT"``); the rest override ``[hub]``. ``environ`` replaces
+    Keys named ``upbit_*``, ``private_*``, ``auth_*`` and ``trading_*`` override those
+    sections (e.g. ``upbit_format="DEFAULT"``); the rest override ``[hub]``. ``environ`` replaces
     ``os.environ`` for the API key variables. Every hub made is stopped after the test.
     """
     import msgspec
@@ -119,7 +119,7 @@ def make_hub() -> Iterator[Callable[..., object]]:
 
     def make(emu: object, *, environ: dict | None = None, **overrides: object) -> object:
         settings = Settings().with_emulator(emu.base_url)  # type: ignore[attr-defined]
-        sections: dict[str, dict] = {"upbit": {}, "private": {}, "auth": {}}
+        sections: dict[str, dict] = {"upbit": {}, "private": {}, "auth": {}, "trading": {}}
         hub_kw = dict(HUB_TEST_SETTINGS)
         for key, value in overrides.items():
             section, _, name = key.partition("_")
@@ -236,3 +236,106 @@ def exchange_rest() -> Iterator[Callable[..., object]]:
     yield make
     for c in clients:
         c.http.close()
+
+
+# --- a real TCP forwarder that can refuse connections (owned by the lead) ----------------------
+
+
+class TcpForwarder:
+    """Forwards ``127.0.0.1:port`` to ``target``; ``refuse(seconds)`` closes the listening
+    socket for a while, so clients get a real ECONNREFUSED (a network fault, not a mock)."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        import socket
+        import threading
+
+        self._socket, self._threading = socket, threading
+        self.target = (target_host, target_port)
+        probe = socket.create_server(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self._listener = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.refused_windows = 0
+        self._listen()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _listen(self) -> None:
+        srv = self._socket.create_server(("127.0.0.1", self.port), reuse_port=False)
+        srv.setsockopt(self._socket.SOL_SOCKET, self._socket.SO_REUSEADDR, 1)
+        self._listener = srv
+        self._threading.Thread(target=self._accept, args=(srv,), daemon=True).start()
+
+    def _accept(self, srv) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = srv.accept()
+            except OSError:
+                return  # closed: refusing, or stopped
+            try:
+                upstream = self._socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            for a, b in ((client, upstream), (upstream, client)):
+                self._threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def refuse(self, seconds: float) -> None:
+        """Close the listening socket now; open it again after ``seconds``."""
+        with self._lock:
+            if self._listener is None:
+                return
+            self._listener.close()
+            self._listener = None
+            self.refused_windows += 1
+        timer = self._threading.Timer(seconds, self._reopen)
+        timer.daemon = True
+        timer.start()
+
+    def _reopen(self) -> None:
+        with self._lock:
+            if self._listener is None and not self._stop.is_set():
+                self._listen()
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
+
+
+@pytest.fixture
+def tcp_forwarder() -> Iterator[Callable[..., TcpForwarder]]:
+    """``tcp_forwarder(host, port)``: a :class:`TcpForwarder`, closed after the test."""
+    made: list[TcpForwarder] = []
+
+    def make(host: str, port: int) -> TcpForwarder:
+        fwd = TcpForwarder(host, port)
+        made.append(fwd)
+        return fwd
+
+    yield make
+    for fwd in made:
+        fwd.close()

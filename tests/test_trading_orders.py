@@ -1,0 +1,176 @@
+"""The order API end to end against the emulator: a plugin places, fills, cancels and replaces
+orders; risk rules deny without a single HTTP call; the kill switch cancels everything; an
+answer lost after the order was accepted is resolved by Upbit's own word, never by a resend
+that could make a second order."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+
+from upbit_hub.actors.emulator.auth import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
+from upbit_hub.plugins import Component
+from upbit_hub.plugins.sdk_host import ComponentHost
+
+KEYS = {"UPBIT_ACCESS_KEY": DEFAULT_ACCESS_KEY, "UPBIT_SECRET_KEY": DEFAULT_SECRET_KEY}
+
+
+class Trader(Component):
+    """Runs ``self.plan(ctx)`` in on_start and records every order update."""
+
+    plan = None
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        self.updates: list = []
+        self.cond = threading.Condition()
+
+    def on_start(self, ctx):
+        self.ctx = ctx
+        if self.plan is not None:
+            type(self).plan(self, ctx)
+
+    def on_order_update(self, update):
+        with self.cond:
+            self.updates.append(update)
+            self.cond.notify_all()
+
+    def wait_for(self, pred, timeout=15.0):
+        with self.cond:
+            return self.cond.wait_for(lambda: pred(self.updates), timeout)
+
+    def states(self, client_id):
+        return [u.state for u in self.updates if u.client_id == client_id]
+
+
+def _final(client_id):
+    return lambda ups: any(u.client_id == client_id and u.final for u in ups)
+
+
+@pytest.fixture
+def trading_hub(make_emulator, make_hub, tmp_path):
+    def make(emu=None, **trading):
+        emu = emu or make_emulator(rate=200)
+        hub = make_hub(emu, environ=KEYS, trading_journal_path=str(tmp_path / "journal.jsonl"),
+                       **{f"trading_{k}": v for k, v in trading.items()})
+        return emu, hub
+    return make
+
+
+def _start(hub, plan, cid="trader"):
+    cls = type(f"Plan_{cid}", (Trader,), {"plan": plan})
+    host = ComponentHost(hub)
+    report = host.start_component(cid, cls)
+    assert report.state == "running", report
+    return host, host.component(cid)
+
+
+def _book(emu, market="KRW-BTC"):
+    rows = emu.call(lambda core: core.market.book(market))
+    asks = [r[0] for r in rows if r[0] > 0]
+    bids = [r[1] for r in rows if r[1] > 0]
+    return min(asks), max(bids)
+
+
+def test_a_resting_limit_buy_is_accepted_and_a_crossing_one_fills_once_per_trade(trading_hub):
+    emu, hub = trading_hub()
+    ask, bid = _book(emu)
+    far = bid - 1_000_000  # rests
+    host, t = _start(hub, lambda self, ctx: None)
+    rest = t.ctx.buy_limit("KRW-BTC", far, Decimal("0.0001"))
+    cross = t.ctx.buy_limit("KRW-BTC", ask + 100_000, "0.0001")
+    assert t.wait_for(lambda ups: any(u.client_id == rest.client_id and u.state == "wait"
+                                      for u in ups))
+    assert t.wait_for(_final(cross.client_id))
+    assert t.states(cross.client_id)[0] == "submitted"
+    assert t.states(cross.client_id)[-1] == "done"
+    fills = [u.fill for u in t.updates if u.client_id == cross.client_id and u.fill]
+    assert fills and len({f.trade_uuid for f in fills}) == len(fills)
+    assert sum(f.volume for f in fills) == Decimal("0.0001")
+    assert rest.uuid and rest.state == "wait" and rest.is_open
+    assert [h.client_id for h in t.ctx.open_orders()] == [rest.client_id]
+    held = emu.call(lambda core: core.exchange.get_order(identifier=rest.client_id))
+    assert held.state == "wait" and held.uuid == rest.uuid
+    t.ctx.cancel_order(rest)
+    assert t.wait_for(_final(rest.client_id))
+    assert rest.state == "cancel" and not t.ctx.open_orders()
+    host.stop()
+
+
+def _settled(hub, emu, t, eventually):
+    """The order desk is up (balances loaded, private stream seeded): REST calls seen from now
+    on are the order path's own."""
+    eventually(lambda: t.ctx.balance("KRW") > 0, timeout=10)
+    eventually(lambda: hub.status()["private_fallback"]["mode"] == "live", timeout=10)
+    eventually(lambda: any(r.path == "/v1/accounts" for r in emu.stats().rest_log)
+               and any(r.path == "/v1/orders/open" for r in emu.stats().rest_log), timeout=10)
+    return len(emu.stats().rest_log)
+
+
+def test_a_risk_rule_denies_with_its_key_name_and_sends_nothing(trading_hub, eventually):
+    emu, hub = trading_hub(max_order_krw=10_000)
+    ask, _bid = _book(emu)
+    host, t = _start(hub, lambda self, ctx: None)
+    before = _settled(hub, emu, t, eventually)
+    big = t.ctx.buy_limit("KRW-BTC", ask, "0.01")  # ~1.5M KRW
+    assert t.wait_for(_final(big.client_id))
+    assert big.state == "denied" and "max_order_krw" in big.reason
+    assert t.states(big.client_id) == ["denied"]
+    assert list(emu.stats().rest_log)[before:] == []
+    host.stop()
+
+
+def test_the_kill_switch_cancels_every_open_order_and_denies_new_ones(trading_hub):
+    emu, hub = trading_hub()
+    _ask, bid = _book(emu)
+    host, t = _start(hub, lambda self, ctx: None)
+    handles = [t.ctx.buy_limit("KRW-BTC", bid - 1_000_000 - i * 1000, "0.0001") for i in range(5)]
+    assert t.wait_for(lambda ups: sum(u.state == "wait" for u in ups) == 5)
+    t.ctx.halt("test: runaway")
+    assert t.wait_for(lambda ups: all(h.state == "cancel" for h in handles), timeout=2.0)
+    late = t.ctx.buy_limit("KRW-BTC", bid - 2_000_000, "0.0001")
+    assert t.wait_for(_final(late.client_id))
+    assert late.state == "denied" and late.reason.startswith("halted")
+    assert not emu.call(lambda core: core.exchange.orders(states=("wait",)))
+    host.stop()
+
+
+@pytest.mark.parametrize("fault", ["accept_then_drop", "accept_then_5xx", "delay"])
+def test_an_accepted_order_whose_answer_was_lost_is_found_not_sent_twice(trading_hub, fault):
+    emu, hub = trading_hub(request_timeout_s=1.0)
+    _ask, bid = _book(emu)
+    emu.faults.order_faults(fault, count=1, delay_s=3.0)
+    host, t = _start(hub, lambda self, ctx: None)
+    h = t.ctx.buy_limit("KRW-BTC", bid - 1_000_000, "0.0001")
+    assert t.wait_for(lambda ups: any(u.client_id == h.client_id and u.state == "wait"
+                                      for u in ups), timeout=15)
+    # the stream's "wait" often beats the lost answer; either way nothing is sent again
+    assert set(t.states(h.client_id)) <= {"submitted", "unknown", "wait"}
+    posts = [r for r in emu.stats().rest_log
+             if r.method == "POST" and r.path == "/v1/orders"]
+    assert len(posts) == 1, posts  # resolved by the stream or a lookup: no resend
+    assert len(emu.call(lambda core: core.exchange.orders())) == 1
+    host.stop()
+
+
+def test_while_the_stream_is_silent_an_unknown_order_is_resolved_by_a_lookup(trading_hub):
+    emu, hub = trading_hub(request_timeout_s=1.0)
+    _ask, bid = _book(emu)
+    host, t = _start(hub, lambda self, ctx: None)
+    warm = t.ctx.buy_limit("KRW-BTC", bid - 2_000_000, "0.0001")  # the desk is up
+    assert t.wait_for(lambda ups: any(u.client_id == warm.client_id and u.state == "wait"
+                                      for u in ups))
+    emu.faults.stall(4.0)  # no frame on any socket: the private stream says nothing
+    emu.faults.order_faults("delay", count=1, delay_s=3.0)
+    h = t.ctx.buy_limit("KRW-BTC", bid - 1_000_000, "0.0001")
+    assert t.wait_for(lambda ups: any(u.client_id == h.client_id and u.state == "wait"
+                                      for u in ups), timeout=15)
+    assert t.states(h.client_id)[:2] == ["submitted", "unknown"]
+    lookups = [r for r in emu.stats().rest_log
+               if r.method == "GET" and r.path == "/v1/order" and r.identifier == h.client_id]
+    assert lookups, "the outcome should have come from GET /v1/order?identifier="
+    posts = [r for r in emu.stats().rest_log if r.method == "POST" and r.identifier == h.client_id]
+    assert len(posts) == 1
+    host.stop()
