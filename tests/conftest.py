@@ -306,8 +306,7 @@ class TcpForwarder:
         with self._lock:
             if self._listener is None:
                 return
-            self._listener.close()
-            self._listener = None
+            self._close_listener()
             self.refused_windows += 1
         timer = self._threading.Timer(seconds, self._reopen)
         timer.daemon = True
@@ -318,12 +317,19 @@ class TcpForwarder:
             if self._listener is None and not self._stop.is_set():
                 self._listen()
 
+    def _close_listener(self) -> None:
+        srv, self._listener = self._listener, None
+        try:
+            srv.shutdown(self._socket.SHUT_RDWR)  # wakes the accept() blocked on it
+        except OSError:
+            pass
+        srv.close()
+
     def close(self) -> None:
         self._stop.set()
         with self._lock:
             if self._listener is not None:
-                self._listener.close()
-                self._listener = None
+                self._close_listener()
 
 
 @pytest.fixture
