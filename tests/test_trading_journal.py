@@ -109,6 +109,14 @@ def test_the_journal_tells_each_orders_last_state_uuid_and_reason(journal, path)
     assert journal.state.get("uh-a").uuid == a.uuid  # the open journal's own view agrees
 
 
+def test_a_state_without_its_intent_is_kept_but_not_offered_for_recovery(journal, path, caplog):
+    journal.record_state("uh-stray", "wait", uuid="u-stray")
+    assert "without an intent" in caplog.text
+    state = Journal(path).load()
+    assert state.get("uh-stray").request is None and state.get("uh-stray").uuid == "u-stray"
+    assert state.open_entries() == []
+
+
 def test_decimals_survive_exactly(journal, path):
     odd = request("uh-dec", price=D("1E+7"), volume=D("0.00000001"))
     trailing = request("uh-zeros", price=D("5000.000"), volume=D("1.10"))

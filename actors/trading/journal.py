@@ -130,8 +130,10 @@ class JournalState:
     torn_tail: bool = False
 
     def open_entries(self) -> list[JournalEntry]:
-        """Entries not in a final state: the orders to resolve with Upbit after a restart."""
-        return [e for e in self.entries.values() if not e.final]
+        """Entries not in a final state: the orders to resolve with Upbit after a restart.
+        Only entries with their request (a state journaled without an intent cannot be
+        resolved; :meth:`Journal.record_state` warns when that happens)."""
+        return [e for e in self.entries.values() if not e.final and e.request is not None]
 
     def get(self, client_id: str) -> JournalEntry | None:
         """The entry of ``client_id``, None if never journaled."""
