@@ -23,6 +23,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "emulate": ("upbit_hub.actors.emulator.cli", "serve the local Upbit emulator"),
     "plugins": ("upbit_hub.plugins.list_cmd", "list discovered plugins and their status"),
     "check-config": ("upbit_hub.config.check_cmd", "validate a settings file"),
+    "halt": ("upbit_hub.actors.trading.halt_cmd", "the kill switch: deny and cancel orders"),
 }
 
 

@@ -255,6 +255,9 @@ class Hub:
             if self._orders is None:
                 if not self.running:
                     raise HubError("the hub is not running; call start_hub() first")
+                if not self.settings.private.enabled:
+                    raise HubError("the order API needs the private stream (myOrder/myAsset): "
+                                   "set [private] enabled = true")
                 from .trading.desk import start_desk
 
                 self._orders = start_desk(self)

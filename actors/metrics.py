@@ -37,6 +37,10 @@ Metrics (all prefixed ``upbit_hub_``; counters end in ``_total``)::
     upbit_hub_rest_responses_total{status}            REST answers per HTTP status
     upbit_hub_rest_rate_limited_total{status}         429 and 418 answers
     upbit_hub_rest_transport_errors_total{kind}       REST calls with no usable answer
+    upbit_hub_orders_total{outcome}                   orders submitted/denied/rejected/unknown/...
+    upbit_hub_order_fills_total                       fills delivered (each trade once)
+    upbit_hub_orders_open                             orders not final yet
+    upbit_hub_kill_switch                             1 while the kill switch is on
     upbit_hub_scrape_errors_total{source}             a source that could not be read
 
 A source that fails (an actor that does not answer, a hub that is stopping) never breaks the
@@ -267,6 +271,12 @@ def _hub_families(
     yield state
     yield from simple.values()
 
+    desk = status.get("orders")
+    if isinstance(desk, Mapping) and "error" not in desk:
+        yield from _order_families(desk)
+    elif desk is not None:
+        failed.append("orders")
+
     fallback = status.get("private_fallback")
     if isinstance(fallback, Mapping) and "error" not in fallback:
         yield GaugeMetricFamily("upbit_hub_private_fallback_active",
@@ -274,6 +284,21 @@ def _hub_families(
                                 value=1 if fallback.get("mode") == "polling" else 0)  # fmt: skip
     elif fallback is not None:
         failed.append("private_fallback")
+
+
+def _order_families(desk: Mapping[str, Any]) -> Iterable[Metric]:
+    """The order desk (only once a component used the order API)."""
+    orders = CounterMetricFamily("upbit_hub_orders", "orders by what became of them",
+                                 labels=["outcome"])  # fmt: skip
+    for key in ("submitted", "denied", "rejected", "unknown", "resent", "cancelled"):
+        orders.add_metric([key], int(desk.get(key, 0) or 0))
+    yield orders
+    yield CounterMetricFamily("upbit_hub_order_fills", "fills delivered (each trade once)",
+                              value=int(desk.get("filled", 0) or 0))  # fmt: skip
+    yield GaugeMetricFamily("upbit_hub_orders_open", "orders not final yet",
+                            value=int(desk.get("open", 0) or 0))
+    yield GaugeMetricFamily("upbit_hub_kill_switch", "1 while the kill switch is on",
+                            value=1 if desk.get("halted") else 0)
 
 
 def _rest_families(counters: Mapping[str, Any]) -> Iterable[Metric]:

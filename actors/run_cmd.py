@@ -31,6 +31,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -104,6 +105,7 @@ def _main(args: argparse.Namespace, out: TextIO, tty: bool) -> int:
     emu: Any = None
     host: Any = None
     metrics: Any = None
+    scratch = tempfile.TemporaryDirectory(prefix="upbit-hub-sim-")
     hub_started = False
     try:
         from upbit_hub.plugins.discovery import resolve_components
@@ -119,6 +121,7 @@ def _main(args: argparse.Namespace, out: TextIO, tty: bool) -> int:
             log.info("emulator serving on %s (markets %s)", emu.base_url, ",".join(e.markets))
             settings = settings.with_emulator(emu.base_url)
             environ = sim_environ(settings.auth)
+            settings = _sim_journal(settings, scratch)
 
         from upbit_hub.actors.hub import start_hub
         from upbit_hub.plugins.sdk_host import ComponentHost
@@ -156,6 +159,20 @@ def _main(args: argparse.Namespace, out: TextIO, tty: bool) -> int:
             metrics.stop()
         _shutdown(host, hub_started, emu)
         restore()
+        scratch.cleanup()
+
+
+def _sim_journal(settings: Any, scratch: tempfile.TemporaryDirectory[str]) -> Any:
+    """With ``--sim`` the account is the emulator's, new each run: unless a journal is
+    configured, orders are journaled in a scratch folder removed at exit (a journal kept from
+    an earlier emulator would only hold orders no emulator knows)."""
+    import msgspec
+
+    if settings.trading.journal_path:
+        return settings
+    trading = msgspec.structs.replace(
+        settings.trading, journal_path=os.path.join(scratch.name, "journal.jsonl"))
+    return msgspec.structs.replace(settings, trading=trading)
 
 
 def _all_failed(reports: list[Any]) -> bool:

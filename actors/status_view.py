@@ -131,6 +131,10 @@ def render_line(snapshot: StatusSnapshot, rates: Rates) -> str:
         f"dropped={sum(_int(getattr(c, 'dropped', 0)) for c in comps)}",
         f"queued={sum(_int(getattr(c, 'queued', 0)) for c in comps)}",
     ]
+    desk = hub.get("orders") if isinstance(hub.get("orders"), Mapping) else None
+    if desk is not None:
+        parts += [f"orders_open={_int(desk.get('open'))}",
+                  f"kill_switch={'ON' if desk.get('halted') else 'off'}"]
     return " ".join(parts)
 
 
@@ -172,15 +176,23 @@ def render_table(snapshot: StatusSnapshot, rates: Rates, width: int | None = Non
         lines.append("no components configured or none usable: see [[components]] in the config")
     else:
         rows = [("COMPONENT", "PLUGIN", "STATE", "HANDLED", "RECEIVED", "QUEUE", "DROPPED",
-                 "ERRORS", "NOTE")]  # fmt: skip
+                 "ERRORS", "ORDERS o/f/c/d/r", "NOTE")]  # fmt: skip
         for c in comps:
             note = getattr(c, "error", None) or getattr(c, "last_handler_error", None) or "-"
             rows.append((
                 str(c.id), str(c.plugin), str(c.state), str(_int(c.handled)),
                 str(_int(c.received)), str(_int(c.queued)), str(_int(c.dropped)),
-                str(_int(c.handler_errors)), str(note),
+                str(_int(c.handler_errors)), _orders_cell(getattr(c, "orders", None)),
+                str(note),
             ))  # fmt: skip
         lines += _align(rows, right={3, 4, 5, 6, 7})
+    desk = hub.get("orders") if isinstance(hub.get("orders"), Mapping) else None
+    if desk is not None:
+        halted = desk.get("halted")
+        lines += ["", "KILL SWITCH  " + (f"ON: {halted}" if halted else "off")
+                  + f"   orders open {_int(desk.get('open'))}, queued "
+                  f"{_int(desk.get('queued'))}, unknown {_int(desk.get('unknown'))}, "
+                  f"P&L today {desk.get('daily_pnl_krw', '0')} KRW"]  # fmt: skip
     for cid, panel in snapshot.panels:
         lines += ["", f"[{cid}]", *panel]
     if width is not None and width > 0:
@@ -268,6 +280,14 @@ def _int_map(value: Any) -> dict[str, int]:
     if not isinstance(value, Mapping):
         return {}
     return {str(k): _int(v) for k, v in value.items()}
+
+
+def _orders_cell(counts: Any) -> str:
+    """``open/filled/cancelled/denied/rejected`` of a component that trades, else ``-``."""
+    if not isinstance(counts, Mapping):
+        return "-"
+    return "/".join(str(_int(counts.get(k))) for k in ("open", "filled", "cancelled", "denied",
+                                                        "rejected"))  # fmt: skip
 
 
 def _wire_summary(wire: Any) -> str:

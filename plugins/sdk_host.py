@@ -60,6 +60,7 @@ class ComponentReport:
     dropped: int = 0
     conflated: int = 0
     subscriptions: int = 0
+    orders: dict[str, int] | None = None  # open/filled/cancelled/denied/rejected, if it trades
 
 
 class _Instance:
@@ -264,6 +265,7 @@ class ComponentHost:
             dropped=stats.get("dropped", 0),
             conflated=stats.get("conflated", 0),
             subscriptions=subs,
+            orders=_order_counts(inst.ctx),
         )
 
     def _waiting_note(self, proxy: Any) -> str:
@@ -348,6 +350,27 @@ def _run_in(inst: _Instance, fn: Any) -> Future[None]:
     except Exception as exc:
         fut.set_exception(exc)
     return fut
+
+
+def _order_counts(ctx: Any) -> dict[str, int] | None:
+    """A component's orders by outcome, None when it never used the order API. Runs in: any
+    thread (reads a copy; the handles are the component thread's)."""
+    api = ctx.__dict__.get("_order_api") if ctx is not None else None
+    if api is None:
+        return None
+    for _ in range(3):
+        try:
+            handles = list(api._handles.values())
+            break
+        except RuntimeError:  # changed size while copied: the component placed one meanwhile
+            continue
+    else:
+        return None
+    counts = {"open": 0, "filled": 0, "cancelled": 0, "denied": 0, "rejected": 0}
+    key = {"done": "filled", "cancel": "cancelled", "denied": "denied", "rejected": "rejected"}
+    for h in handles:
+        counts[key.get(h.state, "open")] += 1
+    return counts
 
 
 def _muted(proxy: Any, on_stop: Any) -> Any:

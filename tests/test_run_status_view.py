@@ -183,3 +183,21 @@ def test_a_real_hub_status_renders_its_connection_and_wire(hub, eventually):
     public = next(line for line in text.splitlines() if line.startswith("public "))
     assert public.split()[1] == "connected"
     assert render_line(second, rates).startswith("status: public=connected private=")
+
+
+def test_the_table_shows_each_components_orders_and_the_kill_switch():
+    hub = {**_hub(), "orders": {"open": 3, "queued": 1, "unknown": 0, "halted": "maker: runaway",
+                                "daily_pnl_krw": "-1250.5"}}
+    trader = ComponentReport("maker", "quote-trader", "running", handled=10, received=10,
+                             orders={"open": 3, "filled": 12, "cancelled": 4, "denied": 2,
+                                     "rejected": 1})
+    snap = StatusSnapshot(at=10.0, hub=hub, components=(*REPORTS, trader), interval_s=5.0)
+    table = render_table(snap, Rates())
+    maker = next(line for line in table.splitlines() if line.startswith("maker"))
+    assert "3/12/4/2/1" in maker
+    board = next(line for line in table.splitlines() if line.startswith("board"))
+    assert " - " in board  # a component that never traded
+    assert "KILL SWITCH  ON: maker: runaway" in table
+    assert "P&L today -1250.5 KRW" in table
+    line = render_line(snap, Rates())
+    assert "orders_open=3" in line and "kill_switch=ON" in line

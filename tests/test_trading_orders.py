@@ -174,3 +174,44 @@ def test_while_the_stream_is_silent_an_unknown_order_is_resolved_by_a_lookup(tra
     posts = [r for r in emu.stats().rest_log if r.method == "POST" and r.identifier == h.client_id]
     assert len(posts) == 1
     host.stop()
+
+
+def test_the_kill_switch_from_the_command_line_reaches_a_running_hub(
+    trading_hub, tmp_path, eventually
+):
+    import subprocess
+    import sys
+
+    emu, hub = trading_hub()
+    _ask, bid = _book(emu)
+    config = tmp_path / "hub.toml"
+    config.write_text(f'[trading]\njournal_path = "{tmp_path / "journal.jsonl"}"\n')
+    host, t = _start(hub, lambda self, ctx: None)
+    resting = t.ctx.buy_limit("KRW-BTC", bid - 1_000_000, "0.0001")
+    assert t.wait_for(lambda ups: any(u.client_id == resting.client_id and u.state == "wait"
+                                      for u in ups))
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "upbit_hub.actors.cli", "halt",
+                               "--config", str(config), *args],
+                              capture_output=True, text=True, timeout=30)
+
+    on = cli("--reason", "ops: market looks broken")
+    assert on.returncode == 0 and "kill switch ON" in on.stdout, on.stderr
+    assert t.wait_for(_final(resting.client_id), timeout=3.0)
+    assert resting.state == "cancel"
+    assert "kill switch ON: ops: market looks broken" in cli("--status").stdout
+    denied = t.ctx.buy_limit("KRW-BTC", bid - 1_000_000, "0.0001")
+    assert t.wait_for(_final(denied.client_id))
+    assert denied.state == "denied" and "ops: market looks broken" in denied.reason
+    assert cli("--reset").returncode == 0
+
+    def accepted_once_more():  # the hub looks at the switch every second
+        h = t.ctx.buy_limit("KRW-BTC", bid - 1_000_000, "0.0001")
+        t.wait_for(lambda ups: any(u.client_id == h.client_id and u.state in ("wait", "denied")
+                                   for u in ups), timeout=3)
+        return h if h.state == "wait" else None
+
+    later = eventually(accepted_once_more, timeout=10)
+    assert later.state == "wait", later.reason
+    host.stop()
