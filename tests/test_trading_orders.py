@@ -215,3 +215,46 @@ def test_the_kill_switch_from_the_command_line_reaches_a_running_hub(
     later = eventually(accepted_once_more, timeout=10)
     assert later.state == "wait", later.reason
     host.stop()
+
+
+DENIALS = [
+    # (rule, [trading] overrides, order maker(ctx, ask, bid), orders to place first)
+    ("max_order_krw", {"max_order_krw": 10_000}, lambda c, a, b: c.buy_limit("KRW-BTC", a, "0.01"),
+     0),
+    ("tick_size", {}, lambda c, a, b: c.buy_limit("KRW-BTC", b - 1_000_000 + 1, "0.0001"), 0),
+    ("min_total", {}, lambda c, a, b: c.buy_limit("KRW-BTC", b - 1_000_000, "0.00001"), 0),
+    ("volume_precision", {}, lambda c, a, b: c.buy_limit("KRW-BTC", b - 1_000_000,
+                                                          "0.000100001"), 0),
+    ("funds", {}, lambda c, a, b: c.buy_limit("KRW-BTC", b - 1_000_000, "5"), 0),
+    ("price_band_pct", {"price_band_pct": 5.0},
+     lambda c, a, b: c.buy_limit("KRW-BTC", b * 80 // 100 // 1000 * 1000, "0.0001"), 0),
+    ("max_open_orders_per_market", {"max_open_orders_per_market": 1, "max_open_orders": 5},
+     lambda c, a, b: c.buy_limit("KRW-BTC", b - 1_500_000, "0.0001"), 1),
+    ("max_open_orders", {"max_open_orders": 1, "max_open_orders_per_market": 1},
+     lambda c, a, b: c.buy_limit("KRW-ETH", 1_000_000, "0.01"), 1),
+    ("orders_per_minute", {"orders_per_minute": 1},
+     lambda c, a, b: c.buy_limit("KRW-BTC", b - 1_500_000, "0.0001"), 1),
+    ("halted", {"halted": True}, lambda c, a, b: c.buy_limit("KRW-BTC", b - 1_000_000, "0.0001"),
+     0),
+]
+
+
+@pytest.mark.parametrize(("rule", "limits", "order", "before"), DENIALS,
+                         ids=[d[0] for d in DENIALS])
+def test_each_risk_rule_denies_naming_its_key_and_makes_no_http_call(
+    trading_hub, eventually, rule, limits, order, before
+):
+    emu, hub = trading_hub(**limits)
+    ask, bid = _book(emu)
+    host, t = _start(hub, lambda self, ctx: None)
+    for _ in range(before):  # what the rule counts: an order that goes out first
+        first = t.ctx.buy_limit("KRW-BTC", bid - 1_000_000, "0.0001")
+        assert t.wait_for(lambda ups, f=first: any(u.client_id == f.client_id and u.state == "wait"
+                                                   for u in ups)), t.updates
+    settled = _settled(hub, emu, t, eventually)
+    h = order(t.ctx, ask, bid)
+    assert t.wait_for(_final(h.client_id))
+    assert h.state == "denied", (h.state, h.reason)
+    assert h.reason.startswith(f"{rule}:"), h.reason
+    assert list(emu.stats().rest_log)[settled:] == [], "a denied order made an HTTP call"
+    host.stop()

@@ -351,7 +351,7 @@ class OrderManager:
         if self.halted is not None:
             self._final(rec, "denied", f"halted: {self.halted}")
             return
-        view = self._view(exclude=replacing)
+        view = self._view(rec, replacing)
         denial = check_order(rec.request, self.limits, self._rules(rec.request.market), view)
         if denial is not None:
             self._final(rec, "denied", denial.reason)
@@ -382,18 +382,20 @@ class OrderManager:
             return f"waiting for the order book of {r.market}"
         return None
 
-    def _view(self, exclude: OrderRecord | None = None) -> RiskView:
+    def _view(self, *exclude: OrderRecord | None) -> RiskView:
+        """The account as the rules see it, leaving out ``exclude`` (the order being judged,
+        and the one it replaces)."""
         now = self.clock.time()
         while self.recent and now - self.recent[0] > 60.0:
             self.recent.popleft()
         by_market: dict[str, int] = {}
         total = 0
         for rec in self.orders.values():
-            if rec is exclude or rec.final or rec in self._pending:
+            if rec in exclude or rec.final or rec in self._pending:
                 continue
             by_market[rec.request.market] = by_market.get(rec.request.market, 0) + 1
             total += 1
-        reserved = self._reserved(exclude)
+        reserved = self._reserved(*exclude)
         return RiskView(
             now=now,
             halted=self.halted,
@@ -407,10 +409,10 @@ class OrderManager:
             market_problem=self.market_problem,
         )
 
-    def _reserved(self, exclude: OrderRecord | None = None) -> dict[str, Decimal]:
+    def _reserved(self, *exclude: OrderRecord | None) -> dict[str, Decimal]:
         out: dict[str, Decimal] = {}
         for rec in self.orders.values():
-            if rec is exclude or rec.final or not rec.reserved or rec in self._pending:
+            if rec in exclude or rec.final or not rec.reserved or rec in self._pending:
                 continue
             currency, amount = rec.needs(self._fee(rec.request))
             out[currency] = out.get(currency, ZERO) + amount
@@ -426,7 +428,9 @@ class OrderManager:
         rules = self.rules.get(request.market)
         if rules is None:
             return DEFAULT_FEE_RATE
-        return rules.bid_fee if request.side == "bid" else rules.ask_fee
+        if request.side == "bid":  # what the exchange locks: the higher of taker and maker
+            return max(rules.bid_fee, rules.maker_bid_fee)
+        return max(rules.ask_fee, rules.maker_ask_fee)
 
     def _too_old(self, rec: OrderRecord, now: float) -> bool:
         since = rec.queued_since if rec.queued_since is not None else now
