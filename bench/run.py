@@ -41,6 +41,7 @@ BENCHMARKS: dict[str, tuple[str, bool]] = {
     "latency": ("bench_latency.py", True),
     "fullmarket": ("bench_fullmarket.py", True),
     "memory": ("bench_memory.py", True),
+    "orders": ("bench_orders.py", True),
 }
 
 Row = tuple[str, str, Any, Any, Any, str, str]
@@ -128,9 +129,19 @@ def rows_memory(kv: dict[str, str]) -> list[Row]:
              _f(kv, "mem_per_actor_kib"), _f(kv, "mem_ratio"), "", "")]
 
 
+def rows_orders(kv: dict[str, str]) -> list[Row]:
+    frac = _f(kv, "order_rate_fraction")
+    return [("orders", "submit->wait p50 ms", _f(kv, "submit_wait_p50_ms"),
+             "", "", "", ""),
+            ("orders", "submit->wait p99 ms", _f(kv, "submit_wait_p99_ms"), "", "", "", ""),
+            ("orders", f"order rate / 12/s limit (429s: {kv.get('n429', '?')})", frac, "", "",
+             ">= 0.9, 0 x 429", _met(frac, ">=", 0.9) if kv.get("n429") == "0" else "NO")]
+
+
 ROWS: dict[str, Callable[[dict[str, str]], list[Row]]] = {
     "decode": rows_decode, "recv": rows_recv, "bandwidth": rows_bandwidth, "e2e": rows_e2e,
     "latency": rows_latency, "fullmarket": rows_fullmarket, "memory": rows_memory,
+    "orders": rows_orders,
 }
 
 

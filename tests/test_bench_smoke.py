@@ -21,6 +21,7 @@ CASES = {
     "bench_latency.py": (["--smoke"], ["p99_1k_ms", "p99_5k_ms", "bare_p99_1k_ms"]),
     "bench_fullmarket.py": (["--smoke"], ["fullmarket_cpu_pct", "events_per_s", "stream_rate"]),
     "bench_memory.py": (["--smoke"], ["mem_per_component_kib", "mem_per_actor_kib"]),
+    "bench_orders.py": (["--smoke"], ["submit_wait_p50_ms", "order_rate_fraction", "orders"]),
     "run.py": (["--smoke", "--only", "memory"], ["mem_per_component_kib", "mem_ratio"]),
 }
 
