@@ -258,9 +258,14 @@ class Hub:
                 if not self.settings.private.enabled:
                     raise HubError("the order API needs the private stream (myOrder/myAsset): "
                                    "set [private] enabled = true")
-                from .trading.desk import start_desk
+                if self.settings.trading.paper:
+                    from .backtest.paper import start_paper_desk
 
-                self._orders = start_desk(self)
+                    self._orders = start_paper_desk(self)
+                else:
+                    from .trading.desk import start_desk
+
+                    self._orders = start_desk(self)
             return self._orders
 
     def market_problem(self, market: str) -> str | None:

@@ -298,6 +298,9 @@ class TradingSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only
     default_rate_per_s: Annotated[float, msgspec.Meta(gt=0, le=100)] = 25.0
     request_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=120)] = 5.0
     halted: bool = False  # start with the kill switch on
+    paper: bool = False  # orders never reach an exchange: the emulator's engine fills them
+    paper_balances: dict[str, str] = msgspec.field(
+        default_factory=lambda: {"KRW": "10000000"})  # the paper account at start
 
     _checks: ClassVar[tuple[Check, ...]] = (_per_market_not_above_total,)
 

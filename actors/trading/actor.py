@@ -37,6 +37,7 @@ from .types import OrderRequest, OrderUpdate
 
 __all__ = [
     "Attach",
+    "VenueEvent",
     "Cancel",
     "CancelAll",
     "Detach",
@@ -101,7 +102,12 @@ class Detach:
 
 @dataclass(frozen=True, slots=True)
 class _Event:
+    """A myOrder/myAsset event (from the private stream, or a simulated venue)."""
+
     ev: Any
+
+
+VenueEvent = _Event  # what a simulated venue tells the actor for each exchange event
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +149,7 @@ class OrderActor(pykka.ThreadingActor):
         workers: int = 4,
         on_stop: Callable[[], None] | None = None,
         publish: Callable[[dict[str, Any]], None] | None = None,
+        private_stream: bool = True,
     ) -> None:
         super().__init__()
         self.manager = manager_factory(self._deliver, self._needs_book)
@@ -159,6 +166,7 @@ class OrderActor(pykka.ThreadingActor):
         self._wake_at: float | None = None
         self._on_stop = on_stop
         self._publish = publish
+        self._private_stream = private_stream  # False: the venue reports fills (paper)
         self.last_error = ""
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -171,8 +179,9 @@ class OrderActor(pykka.ThreadingActor):
 
             self.proxy = WebSocketClientProxy("hub.orders", hub=self.hub)
             me = self.actor_ref
-            self.proxy.subscribe_my_order(lambda ev: _tell(me, _Event(ev)), wait=False)
-            self.proxy.subscribe_my_asset(lambda ev: _tell(me, _Event(ev)), wait=False)
+            if self._private_stream:
+                self.proxy.subscribe_my_order(lambda ev: _tell(me, _Event(ev)), wait=False)
+                self.proxy.subscribe_my_asset(lambda ev: _tell(me, _Event(ev)), wait=False)
         if self.halt_file is not None:
             tell_later(self.call_later, _HALT_POLL_S, self.actor_ref, _HaltPoll())
         self._pump()
