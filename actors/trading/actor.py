@@ -37,7 +37,6 @@ from .types import OrderRequest, OrderUpdate
 
 __all__ = [
     "Attach",
-    "VenueEvent",
     "Cancel",
     "CancelAll",
     "Detach",
@@ -46,6 +45,7 @@ __all__ = [
     "Replace",
     "ResetHalt",
     "Submit",
+    "VenueEvent",
 ]
 
 log = logging.getLogger(__name__)
