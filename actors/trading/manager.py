@@ -32,16 +32,18 @@ import itertools
 import logging
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
-from upbit_hub.actors.protocol.trading_rules import DEFAULT_FEE_RATE, REMAIN_ONLY
+from upbit_hub.actors.protocol.trading_rules import DEFAULT_FEE_RATE
 
 from .calls import Call, CallResult
 from .clock import Clock
+from .endings import Endings
 from .records import OrderRecord
 from .risk import MarketRules, PnlTracker, RiskLimits, RiskView, check_order
+from .transitions import Transitions
 from .types import OPEN_STATES, Fill, OrderRequest, OrderUpdate
 
 __all__ = ["OrderManager"]
@@ -49,12 +51,9 @@ __all__ = ["OrderManager"]
 log = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
-_RETRY_S = (0.25, 0.5, 1.0, 2.0)
-_RESOLVE_MAX_S = 8.0
-_CANCEL_CHECK_S = 3.0
 
 
-class OrderManager:
+class OrderManager(Transitions, Endings):
     """One account's order state machine (see the module docstring)."""
 
     def __init__(
@@ -435,276 +434,3 @@ class OrderManager:
     def _too_old(self, rec: OrderRecord, now: float) -> bool:
         since = rec.queued_since if rec.queued_since is not None else now
         return now - since > self.settings.max_queue_delay_s
-
-    # -- internals: transitions -------------------------------------------------------------
-
-    def _send_update(self, rec: OrderRecord, fill: Fill | None = None) -> None:
-        self.deliver(rec.request.component_id, rec.update(self.clock.time(), fill))
-
-    def _accepted(self, rec: OrderRecord) -> None:
-        was = rec.state
-        rec.state = "wait"
-        if was == "rejected":
-            log.error("order %s reported lost earlier appeared on Upbit after all; following it",
-                      rec.client_id)  # fmt: skip
-            rec.reason = "appeared on Upbit after it was reported lost"
-        else:
-            rec.reason = None
-        rec.resolve_at = None
-        if self.journal is not None:
-            self.journal.record_state(rec.client_id, "wait", uuid=rec.uuid)
-        self._send_update(rec)
-        if rec.cancel_wanted and not rec.cancel_in_flight:
-            self._send_cancel(rec)
-
-    def _fill(self, rec: OrderRecord, fill: Fill, totals: Any) -> None:
-        if rec.state in ("submitted", "unknown"):
-            self._accepted(rec)
-        if not rec.add_fill(fill):
-            return
-        rec.absorb_totals(totals)
-        if rec.state != "done":
-            rec.state = "trade" if not rec.final else rec.state
-        self.stats["filled"] += 1
-        r = rec.request
-        self.pnl.on_fill(r.market, r.side, fill.price, fill.volume, fill.fee or ZERO,
-                         self.clock.time())  # fmt: skip
-        self._send_update(rec, fill)
-
-    def _final(self, rec: OrderRecord, state: str, reason: str | None = None) -> None:
-        if rec.final and not (rec.state == "rejected" and rec.lost_reported):
-            return
-        if rec in self._pending:
-            self._pending.remove(rec)
-        rec.state = state
-        if reason is not None:
-            rec.reason = reason
-        elif state in ("done", "cancel"):
-            rec.reason = None
-        rec.resolve_at = None
-        rec.in_flight = False
-        self._reconciling.discard(rec.client_id)
-        key = {"denied": "denied", "rejected": "rejected", "cancel": "cancelled"}.get(state)
-        if key:
-            self.stats[key] += 1
-        if self.journal is not None and (rec.sent_once or rec.recovered or state != "denied"):
-            self.journal.record_state(rec.client_id, state, uuid=rec.uuid, reason=rec.reason)
-        self._send_update(rec)
-
-    def _unknown(self, rec: OrderRecord, why: str) -> None:
-        rec.state = "unknown"
-        rec.reason = why
-        rec.resolve_delay = 1.0
-        rec.resolve_at = self.clock.monotonic() + rec.resolve_delay
-        self.stats["unknown"] += 1
-        if self.journal is not None:
-            self.journal.record_state(rec.client_id, "unknown", reason=why)
-        log.warning("order %s: %s; its outcome is unknown until Upbit tells (stream or "
-                    "GET /v1/order?identifier=)", rec.client_id, why)  # fmt: skip
-        self._send_update(rec)
-
-    def _cancel(self, rec: OrderRecord, why: str) -> None:
-        if not rec.sent_once and not rec.in_flight and not rec.recovered:
-            if rec in self._queue:
-                self._queue.remove(rec)
-            self._final(rec, "cancel" if rec.state == "submitted" else "denied",
-                        f"{why} before it was sent")  # fmt: skip
-            return
-        rec.cancel_wanted = True
-        if rec.accepted and not rec.cancel_in_flight:
-            self._send_cancel(rec)
-
-    def _send_cancel(self, rec: OrderRecord) -> None:
-        rec.cancel_in_flight = True
-        self._call("cancel", {"identifier": rec.client_id}, rec.client_id)
-
-    def _call(self, kind: str, params: dict[str, str], client_id: str | None = None) -> None:
-        self._calls.append(Call(next(self._tokens), kind, params, client_id))  # type: ignore
-
-    def _place_call(self, rec: OrderRecord) -> Call:
-        r = rec.request
-        if r.replaces is not None:
-            params = {"prev_order_identifier": r.replaces, "new_ord_type": r.ord_type,
-                      "new_identifier": r.client_id}  # fmt: skip
-            if r.price is not None:
-                params["new_price"] = _plain(r.price)
-            if rec.remain_only:
-                params["new_volume"] = REMAIN_ONLY
-            elif r.volume is not None:
-                params["new_volume"] = _plain(r.volume)
-            if r.time_in_force is not None:
-                params["new_time_in_force"] = r.time_in_force
-            if r.smp_type is not None:
-                params["new_smp_type"] = r.smp_type
-            return Call(next(self._tokens), "replace", params, r.client_id)
-        return Call(next(self._tokens), "place", r.upbit_params(), r.client_id)
-
-    def _want_accounts(self) -> None:
-        if not self._accounts_wanted:
-            self._accounts_wanted = True
-            self._call("accounts", {})
-
-    def _housekeeping(self, now: float) -> None:
-        """Re-judge waiting orders, expire the ones that waited too long, and ask Upbit about
-        orders whose outcome is unknown."""
-        for rec in list(self._pending):
-            if self._too_old(rec, now):
-                self._final(rec, "denied", _timeout_reason(rec.reason, self.settings))
-            else:
-                self._consider(rec, replacing=self.orders.get(rec.request.replaces or ""))
-        for rec in list(self.orders.values()):
-            if rec.resolve_at is not None and rec.resolve_at <= now and not rec.final:
-                rec.resolve_at = None
-                self._call("get", {"identifier": rec.client_id}, rec.client_id)
-
-    def _retry_later(self, rec: OrderRecord, why: str) -> None:
-        """A place call that did not get through (never sent, or refused by a 429): the same
-        identifier goes again after a short backoff, if the order is still young enough."""
-        rec.in_flight = False
-        rec.reason = why
-        delay = _RETRY_S[min(rec.attempts - 1, len(_RETRY_S) - 1)] if rec.attempts else 0.0
-        rec.next_try = self.clock.monotonic() + delay
-        self._queue.appendleft(rec)
-
-    # -- internals: call endings -----------------------------------------------------------
-
-    def _done_place(self, res: CallResult, call: Call | None) -> None:
-        rec = self.orders.get(res.client_id or "")
-        if rec is None:
-            return
-        rec.in_flight = False
-        outcome = res.outcome
-        if outcome in ("not_sent", "rate_limited", "banned"):
-            if outcome == "not_sent" and rec.sent_once:
-                # a resend that did not leave: the first attempt's outcome is still open
-                self._unknown(rec, f"resend not sent: {res.describe()}")
-                return
-            self._retry_later(rec, res.describe())
-            return
-        rec.sent_once = True
-        if outcome == "ok":
-            body = res.body
-            if res.kind == "replace":  # the answer is the old order plus the new one's ids
-                uuid = body.get("new_order_uuid") if isinstance(body, Mapping) else None
-            else:
-                uuid = getattr(body, "uuid", None)
-            self._adopt_uuid(rec, uuid)
-            if rec.state in ("submitted", "unknown"):
-                self._accepted(rec)
-        elif outcome == "unknown":
-            if rec.state in ("submitted", "unknown"):
-                self._unknown(rec, res.describe())
-        elif outcome == "rejected":
-            if res.error == "nonce_used":
-                self._retry_later(rec, res.describe())  # refused before it was processed
-            elif rec.resend_done or rec.state == "unknown":
-                # a resend refused (the identifier may be used up): only a lookup tells
-                rec.resolve_at = self.clock.monotonic()
-            else:
-                self._final(rec, "rejected", res.describe())
-
-    _done_replace = _done_place
-
-    def _done_get(self, res: CallResult, call: Call | None) -> None:
-        rec = self.orders.get(res.client_id or "")
-        if rec is None or (rec.final and not rec.lost_reported):
-            return
-        if res.outcome == "ok":
-            self._reconciling.discard(rec.client_id)
-            self._adopt_order(rec, res.body)
-            if not rec.final and rec.cancel_wanted and not rec.cancel_in_flight:
-                self._send_cancel(rec)
-            return
-        if res.outcome == "rejected" and res.error == "order_not_found":
-            self._not_found(rec)
-            return
-        rec.resolve_delay = min(rec.resolve_delay * 2, _RESOLVE_MAX_S)  # ask again later
-        rec.resolve_at = self.clock.monotonic() + rec.resolve_delay
-
-    def _not_found(self, rec: OrderRecord) -> None:
-        """Upbit has no order with this identifier."""
-        self._reconciling.discard(rec.client_id)
-        now = self.clock.monotonic()
-        if rec.accepted:  # it existed: a cancel or lookup raced its removal; ask again
-            rec.resolve_at = now + 1.0
-            return
-        young = not self._too_old(rec, now)
-        if not rec.resend_done and young and not rec.recovered:
-            rec.resend_done = True
-            self.stats["resent"] += 1
-            log.warning("order %s: Upbit has no order with this identifier: sending it once "
-                        "more with the same identifier", rec.client_id)  # fmt: skip
-            rec.state = "submitted"
-            rec.next_try = None
-            self._queue.appendleft(rec)
-            return
-        rec.lost_reported = True
-        why = ("order_not_found: Upbit has no order with this identifier after a restart; "
-               "not sent again") if rec.recovered else (
-            f"order_not_found: Upbit has no order with this identifier; not sent again after "
-            f"max_queue_delay_s ({self.settings.max_queue_delay_s:g}s)")
-        self._final(rec, "rejected", why)
-
-    def _adopt_order(self, rec: OrderRecord, order: Any) -> None:
-        """Take Upbit's view of an order (``GET /v1/order``): unseen fills, then its state."""
-        self._adopt_uuid(rec, getattr(order, "uuid", None))
-        for t in getattr(order, "trades", ()) or ():
-            if t.uuid not in rec.fill_ids and t.price is not None and t.volume is not None:
-                fee = (t.funds or t.price * t.volume) * self._fee(rec.request)
-                self._fill(rec, Fill(trade_uuid=t.uuid, price=t.price, volume=t.volume,
-                                     funds=t.funds, fee=fee), order)  # fmt: skip
-        rec.absorb_totals(order)
-        state = getattr(order, "state", None)
-        if state in ("done", "cancel"):
-            self._final(rec, state)
-        elif state in ("wait", "watch") and rec.state in ("submitted", "unknown", "rejected"):
-            self._accepted(rec)
-
-    def _done_cancel(self, res: CallResult, call: Call | None) -> None:
-        rec = self.orders.get(res.client_id or "")
-        if rec is None:
-            return
-        rec.cancel_in_flight = False
-        if rec.final:
-            return
-        if res.outcome in ("not_sent", "rate_limited", "banned", "unknown"):
-            self._send_cancel(rec)  # cancelling twice is harmless
-            return
-        # accepted (the stream will say cancel), or order_not_found (it closed meanwhile):
-        # either way look it up soon unless the stream settles it first
-        rec.resolve_at = self.clock.monotonic() + (0.2 if res.outcome == "rejected"
-                                                   else _CANCEL_CHECK_S)
-
-    def _done_accounts(self, res: CallResult, call: Call | None) -> None:
-        if res.outcome != "ok":
-            self._accounts_wanted = False
-            log.warning("order manager: balances not loaded (%s); asking again", res.describe())
-            self._want_accounts()
-            return
-        for a in res.body or ():
-            self.balances[a.currency] = (a.balance, a.locked)
-        self.balances_loaded = True
-
-    def _done_chance(self, res: CallResult, call: Call | None) -> None:
-        if res.outcome == "ok" and isinstance(res.body, Mapping):
-            market = (call.params.get("market") if call else None) or ""
-            try:
-                self.rules[market] = MarketRules.from_chance(market, res.body)
-            except (KeyError, ValueError, TypeError) as exc:
-                log.warning("orders/chance for %s unreadable (%s); keeping defaults", market, exc)
-
-    def _done_cancel_all(self, res: CallResult, call: Call | None) -> None:
-        if res.outcome != "ok":
-            log.warning("batch cancel failed (%s); the orders are cancelled one by one",
-                        res.describe())  # fmt: skip
-
-
-def _timeout_reason(waiting_for: str | None, settings: Any) -> str:
-    """A pending order timed out: name the rule that could not be judged."""
-    what = waiting_for or "its checks"
-    rule = "price_band_pct" if "order book" in what else "max_queue_delay_s"
-    return f"{rule}: not judged within {settings.max_queue_delay_s:g}s ({what})"
-
-
-def _plain(value: Decimal) -> str:
-    return "0" if value == 0 else format(value.normalize(), "f")
