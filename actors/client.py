@@ -48,6 +48,7 @@ from .messages import PRIVATE, PUBLIC, DropComponent, Subscribe, Unsubscribe, Wi
 from .protocol.errors import HubError, RequestValidationError, SubscriptionError, UpbitHubError
 from .protocol.fields import CANDLE_TYPES, ORDERBOOK_DEPTHS
 from .protocol.requests import validate_market_code
+from .trading.order_api import OrderAPI
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class Subscription:
         return f"<Subscription {self.kind} {','.join(self.symbols) or '*'} {state}>"
 
 
-class WebSocketClientProxy:
+class WebSocketClientProxy(OrderAPI):
     """A component's handle on the hub. See the module docstring."""
 
     def __init__(
@@ -126,6 +127,7 @@ class WebSocketClientProxy:
         self._registry = hub.registry
         self._subs: dict[int, Subscription] = {}
         self._lock = threading.Lock()
+        self._order_api: Any = None
         self._closed = False
         self._finalizer = weakref.finalize(
             self, _finalize, self._ref, self._inbox.component_key, weakref.ref(hub)
@@ -249,6 +251,39 @@ class WebSocketClientProxy:
         """Run ``fn()`` in this component's thread (serialised with its callbacks)."""
         self._check_open()
         return self._ref.ask(RunInThread(fn), timeout=timeout or self._timeout)
+
+    # -- orders (the methods come from OrderAPI: submit_order, buy_limit, ...) -------------
+
+    def order_api(self) -> Any:
+        """This component's :class:`~upbit_hub.actors.trading.handles.ComponentOrders`
+        (started on first use: needs API keys). Runs in: any thread."""
+        with self._lock:
+            orders = self._order_api
+            if orders is None:
+                from .trading.handles import ComponentOrders
+
+                self._check_open()
+                orders = self._order_api = ComponentOrders(
+                    self.component_id, self._hub.order_gateway(), self.post_to_component, None)
+        return orders
+
+    def on_order_update(self, callback: Callable[[Any], object]) -> None:
+        """Hear every change of this proxy's orders: ``callback(update)`` runs in the
+        component's thread, one at a time with the other callbacks."""
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        self.order_api()._handler = callback
+
+    def detach_orders(self) -> None:
+        """Stop hearing order updates (the order actor keeps them for later)."""
+        if self._order_api is not None:
+            self._order_api.detach()
+
+    def _orders(self) -> Any:
+        return self.order_api()
+
+    def _halt_reason(self, reason: str) -> str:
+        return f"{self.component_id}: {reason}"
 
     def post_to_component(self, fn: Callable[[], Any]) -> None:
         """Run ``fn()`` in this component's thread after what is queued now, without waiting

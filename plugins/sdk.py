@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from upbit_hub.actors.trading.order_api import OrderAPI
 from upbit_hub.actors.trading.timers import ComponentTimers, Timer
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
         TradeEvent,
     )
     from upbit_hub.actors.trading.clock import Clock
-    from upbit_hub.actors.trading.handles import ComponentOrders, OrderHandle
+    from upbit_hub.actors.trading.handles import ComponentOrders
     from upbit_hub.actors.trading.types import OrderUpdate
 
 __all__ = ["HANDLERS", "Component", "Context", "HandlerCounters"]
@@ -130,7 +130,7 @@ class HandlerCounters:
         self.last_error: str | None = None
 
 
-class Context:
+class Context(OrderAPI):
     """What ``on_start`` (and later the handlers) use to reach the hub.
 
     ``ctx.subscribe_*`` route events to the component's matching ``on_*`` method (or to
@@ -265,93 +265,23 @@ class Context:
         """The active subscriptions of this component. Runs in: any thread."""
         return self.proxy.subscriptions
 
-    # -- orders ----------------------------------------------------------------------------
-    #
-    # Every call returns at once; what the account's rules and Upbit decide arrives as
-    # on_order_update. Amounts are Decimal, str or int (floats are refused: not exact).
-
-    def submit_order(
-        self, market: str, side: str, ord_type: str, *, price: Any = None, volume: Any = None,
-        time_in_force: str | None = None, smp_type: str | None = None,
-        client_id: str | None = None,
-    ) -> OrderHandle:
-        """Place an order (Upbit's ``POST /v1/orders`` terms: side ``bid``/``ask``, ord_type
-        ``limit``/``price``/``market``/``best``). ``client_id`` is sent as Upbit's
-        ``identifier``; a unique one is made when not given. Returns its handle."""
-        return self._orders().submit(market, side, ord_type, price=price, volume=volume,
-                                     time_in_force=time_in_force, smp_type=smp_type,
-                                     client_id=client_id)  # fmt: skip
-
-    def buy_limit(self, market: str, price: Any, volume: Any, *,
-                  client_id: str | None = None) -> OrderHandle:
-        """A limit buy of ``volume`` at ``price``."""
-        return self.submit_order(market, "bid", "limit", price=price, volume=volume,
-                                 client_id=client_id)
-
-    def sell_limit(self, market: str, price: Any, volume: Any, *,
-                   client_id: str | None = None) -> OrderHandle:
-        """A limit sell of ``volume`` at ``price``."""
-        return self.submit_order(market, "ask", "limit", price=price, volume=volume,
-                                 client_id=client_id)
-
-    def buy_market(self, market: str, funds: Any, *, client_id: str | None = None
-                   ) -> OrderHandle:
-        """A market buy spending ``funds`` of the quote currency (KRW)."""
-        return self.submit_order(market, "bid", "price", price=funds, client_id=client_id)
-
-    def sell_market(self, market: str, volume: Any, *, client_id: str | None = None
-                    ) -> OrderHandle:
-        """A market sell of ``volume``."""
-        return self.submit_order(market, "ask", "market", volume=volume, client_id=client_id)
-
-    def cancel_order(self, handle_or_client_id: OrderHandle | str) -> None:
-        """Cancel one order of this component."""
-        self._orders().cancel(handle_or_client_id)
-
-    def cancel_all(self, market: str | None = None, side: str | None = None) -> None:
-        """Cancel this component's open orders (of one market / side when given)."""
-        self._orders().cancel_all(market, side)
-
-    def replace_order(self, handle: OrderHandle | str, *, price: Any,
-                      volume: Any = "remain_only") -> OrderHandle:
-        """Cancel a limit order and place a new one in one step (Upbit's ``cancel_and_new``);
-        ``volume="remain_only"`` keeps what was left of it. Returns the new order's handle."""
-        return self._orders().replace(handle, price=price, volume=volume)
-
-    def open_orders(self, market: str | None = None) -> list[OrderHandle]:
-        """This component's orders not final yet (as of the updates it has seen)."""
-        return self._orders().open_orders(market)
-
-    def order(self, client_id: str) -> OrderHandle | None:
-        """This component's order with ``client_id``, or None."""
-        return self._orders().order(client_id)
-
-    def balance(self, currency: str) -> Decimal:
-        """The account's available ``currency`` (in-flight orders already deducted)."""
-        return self._orders().balance(currency)
-
-    def halt(self, reason: str) -> None:
-        """The kill switch for the whole account: new orders are denied and every open one
-        is cancelled, until it is reset (``upbit-hub halt --reset``)."""
-        self._orders().gateway.halt(f"{self.id}: {reason}")
-
     def detach_orders(self) -> None:
         """Stop hearing order updates (the order actor keeps them for a restart). Runs in:
         the host's thread, after ``on_stop``."""
-        orders = self.__dict__.get("_order_api")
-        if orders is not None:
-            orders.detach()
+        self.proxy.detach_orders()
 
     def _orders(self) -> ComponentOrders:
-        orders = self.__dict__.get("_order_api")
-        if orders is None:
-            from upbit_hub.actors.trading.handles import ComponentOrders
-
-            gateway = self.proxy.hub.order_gateway()
+        """The proxy's order API, with this component's ``on_order_update`` (counted like
+        every handler) as the receiver of updates."""
+        orders = self.proxy.order_api()
+        if orders._handler is None:
             handler = getattr(self._component, "on_order_update", None)
-            counted = _counting(handler, self.counters) if callable(handler) else None
-            orders = self._order_api = ComponentOrders(self.id, gateway, self._post, counted)
+            if callable(handler):
+                orders._handler = _counting(handler, self.counters)
         return orders
+
+    def _halt_reason(self, reason: str) -> str:
+        return f"{self.id}: {reason}"
 
     # -- REST snapshots --------------------------------------------------------------------
 

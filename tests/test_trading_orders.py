@@ -109,6 +109,15 @@ def _settled(hub, emu, t, eventually):
     return len(emu.stats().rest_log)
 
 
+_RECONCILIATION = {("GET", "/v1/orders/open"), ("GET", "/v1/orders/closed")}
+
+
+def _order_path_calls(emu, since):
+    """REST calls after ``since`` that are not the private stream's order-list reads."""
+    return [r for r in list(emu.stats().rest_log)[since:]
+            if (r.method, r.path) not in _RECONCILIATION]
+
+
 def test_a_risk_rule_denies_with_its_key_name_and_sends_nothing(trading_hub, eventually):
     emu, hub = trading_hub(max_order_krw=10_000)
     ask, _bid = _book(emu)
@@ -118,7 +127,8 @@ def test_a_risk_rule_denies_with_its_key_name_and_sends_nothing(trading_hub, eve
     assert t.wait_for(_final(big.client_id))
     assert big.state == "denied" and "max_order_krw" in big.reason
     assert t.states(big.client_id) == ["denied"]
-    assert list(emu.stats().rest_log)[before:] == []
+    calls = _order_path_calls(emu, before)
+    assert calls == []
     host.stop()
 
 
@@ -219,23 +229,23 @@ def test_the_kill_switch_from_the_command_line_reaches_a_running_hub(
 
 DENIALS = [
     # (rule, [trading] overrides, order maker(ctx, ask, bid), orders to place first)
-    ("max_order_krw", {"max_order_krw": 10_000}, lambda c, a, b: c.buy_limit("KRW-BTC", a, "0.01"),
-     0),
-    ("tick_size", {}, lambda c, a, b: c.buy_limit("KRW-BTC", b - 1_000_000 + 1, "0.0001"), 0),
-    ("min_total", {}, lambda c, a, b: c.buy_limit("KRW-BTC", b - 1_000_000, "0.00001"), 0),
-    ("volume_precision", {}, lambda c, a, b: c.buy_limit("KRW-BTC", b - 1_000_000,
+    ("max_order_krw", {"max_order_krw": 10_000},
+     lambda c, a, b, emu: c.buy_limit("KRW-BTC", a, "0.01"), 0),
+    ("tick_size", {}, lambda c, a, b, emu: c.buy_limit("KRW-BTC", b - 1_000_000 + 1, "0.0001"), 0),
+    ("min_total", {}, lambda c, a, b, emu: c.buy_limit("KRW-BTC", b - 1_000_000, "0.00001"), 0),
+    ("volume_precision", {}, lambda c, a, b, emu: c.buy_limit("KRW-BTC", b - 1_000_000,
                                                           "0.000100001"), 0),
-    ("funds", {}, lambda c, a, b: c.buy_limit("KRW-BTC", b - 1_000_000, "5"), 0),
+    ("funds", {}, lambda c, a, b, emu: c.buy_limit("KRW-BTC", b - 1_000_000, "5"), 0),
     ("price_band_pct", {"price_band_pct": 5.0},
-     lambda c, a, b: c.buy_limit("KRW-BTC", b * 80 // 100 // 1000 * 1000, "0.0001"), 0),
+     lambda c, a, b, emu: c.buy_limit("KRW-BTC", b * 80 // 100 // 1000 * 1000, "0.0001"), 0),
     ("max_open_orders_per_market", {"max_open_orders_per_market": 1, "max_open_orders": 5},
-     lambda c, a, b: c.buy_limit("KRW-BTC", b - 1_500_000, "0.0001"), 1),
+     lambda c, a, b, emu: c.buy_limit("KRW-BTC", b - 1_500_000, "0.0001"), 1),
     ("max_open_orders", {"max_open_orders": 1, "max_open_orders_per_market": 1},
-     lambda c, a, b: c.buy_limit("KRW-ETH", 1_000_000, "0.01"), 1),
+     lambda c, a, b, emu: c.buy_limit("KRW-ETH", _book(emu, "KRW-ETH")[1] - 20_000, "0.01"), 1),
     ("orders_per_minute", {"orders_per_minute": 1},
-     lambda c, a, b: c.buy_limit("KRW-BTC", b - 1_500_000, "0.0001"), 1),
-    ("halted", {"halted": True}, lambda c, a, b: c.buy_limit("KRW-BTC", b - 1_000_000, "0.0001"),
-     0),
+     lambda c, a, b, emu: c.buy_limit("KRW-BTC", b - 1_500_000, "0.0001"), 1),
+    ("halted", {"halted": True},
+     lambda c, a, b, emu: c.buy_limit("KRW-BTC", b - 1_000_000, "0.0001"), 0),
 ]
 
 
@@ -252,9 +262,39 @@ def test_each_risk_rule_denies_naming_its_key_and_makes_no_http_call(
         assert t.wait_for(lambda ups, f=first: any(u.client_id == f.client_id and u.state == "wait"
                                                    for u in ups)), t.updates
     settled = _settled(hub, emu, t, eventually)
-    h = order(t.ctx, ask, bid)
+    h = order(t.ctx, ask, bid, emu)
     assert t.wait_for(_final(h.client_id))
     assert h.state == "denied", (h.state, h.reason)
     assert h.reason.startswith(f"{rule}:"), h.reason
-    assert list(emu.stats().rest_log)[settled:] == [], "a denied order made an HTTP call"
+    # the private stream's own reconciliation may read the order lists meanwhile; the order
+    # path itself must not have made a single call
+    calls = _order_path_calls(emu, settled)
+    assert calls == [], "a denied order made an HTTP call"
     host.stop()
+
+
+def test_a_script_trades_through_the_proxy_with_the_same_calls(trading_hub):
+    from upbit_hub.actors import WebSocketClientProxy
+
+    emu, hub = trading_hub()
+    _ask, bid = _book(emu)
+    got: list = []
+    accepted, done = threading.Event(), threading.Event()
+
+    def on_update(update):
+        got.append((update.state, threading.current_thread().name))
+        if update.state == "wait":
+            accepted.set()
+        if update.final:
+            done.set()
+
+    with WebSocketClientProxy("script", hub=hub) as proxy:
+        proxy.on_order_update(on_update)
+        h = proxy.buy_limit("KRW-BTC", bid - 1_000_000, "0.0001")
+        assert accepted.wait(10)
+        assert [o.client_id for o in proxy.open_orders()] == [h.client_id]
+        proxy.cancel_order(h)
+        assert done.wait(10)
+        assert proxy.balance("KRW") > 0
+    assert [s for s, _ in got] == ["submitted", "wait", "cancel"]
+    assert all(name.startswith("ComponentProxyActor") for _, name in got)
