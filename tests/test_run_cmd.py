@@ -282,8 +282,8 @@ def test_run_sim_without_a_config_runs_the_packaged_built_in_components(tmp_path
     run = RunningHub(["--sim", "--status-interval", "0.5"], tmp_path, _env())
     try:
         def running() -> bool:
-            return bool(re.search(r"status: public=connected .*ticker=\d+/s.*components=3 "
-                                  r"running=2 failed=0", run.log()))
+            return bool(re.search(r"status: public=connected .*ticker=\d+/s.*components=4 "
+                                  r"running=3 failed=0", run.log()))
 
         run.wait_for(running, eventually)
         rc = run.terminate()
@@ -293,6 +293,7 @@ def test_run_sim_without_a_config_runs_the_packaged_built_in_components(tmp_path
     assert rc == 0, log
     for line in ("component board (ticker-board): running",
                  "component spreads (spread-alert): running",
+                 "component maker (quote-trader): running",
                  "component rec (recorder): disabled"):
         assert line in log
     assert log.rstrip().splitlines()[-1].endswith("threads at exit: MainThread")
