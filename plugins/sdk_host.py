@@ -355,7 +355,7 @@ def _run_in(inst: _Instance, fn: Any) -> Future[None]:
 def _order_counts(ctx: Any) -> dict[str, int] | None:
     """A component's orders by outcome, None when it never used the order API. Runs in: any
     thread (reads a copy; the handles are the component thread's)."""
-    api = ctx.__dict__.get("_order_api") if ctx is not None else None
+    api = getattr(ctx.proxy, "_order_api", None) if ctx is not None else None
     if api is None:
         return None
     for _ in range(3):

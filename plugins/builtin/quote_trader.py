@@ -15,7 +15,7 @@ Config (``[components.params]``)::
     order_krw = "10000"        # size of each quote in KRW (Upbit's minimum is 5,000)
     requote_bps = 10.0         # move a quote once the mid moved this far from where it was
     refresh_s = 2.0            # how often to look at the quotes
-    max_position_krw = "100000"  # stop buying above this holding, stop selling at zero
+    max_position_krw = "100000"  # stop buying above this holding (asks need the coin)
 
 Every ``refresh_s`` it places a missing quote (rounded onto Upbit's price ticks, bids down,
 asks up) and moves a stale one with ``replace_order`` (Upbit's ``cancel_and_new``). Its
@@ -134,7 +134,8 @@ class QuoteTrader(Component):
         held = self.position * self.mid
         if side == "bid":
             return held + self.config.order_krw <= self.config.max_position_krw
-        return self.position >= self._volume(self._price("ask"))
+        base = self.config.market.partition("-")[2]
+        return self.ctx.balance(base) >= self._volume(self._price("ask"))
 
     def _place(self, side: str) -> None:
         price = self._price(side)
