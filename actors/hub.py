@@ -205,6 +205,7 @@ class Hub:
         try:
             orders, self._orders = self._orders, None
             if orders is not None:
+                _flush_orders(orders.ref, min(2.0, left()))
                 _stop(orders.ref, left())
             with self._lock:
                 components = list(self.components.values())
@@ -326,6 +327,20 @@ def _stop(ref: pykka.ActorRef[Any], timeout: float) -> None:
         log.warning("actor %s did not stop within %.1fs", ref, timeout)
     except pykka.ActorDeadError:
         pass
+
+
+def _flush_orders(ref: pykka.ActorRef[Any], timeout: float) -> None:
+    """Give the order actor up to ``timeout`` to send what components asked for last (the
+    cancels of their ``on_stop``, say) before it stops. Runs in: the caller's thread."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = _ask(ref, GetStatus(), max(0.05, deadline - time.monotonic()))
+        if not isinstance(status, dict) or not status.get("calls_pending"):
+            return
+        time.sleep(0.05)
+    log.warning("the order actor stopped with calls still pending")
 
 
 def _tell(ref: pykka.ActorRef[Any], message: Any) -> None:

@@ -267,3 +267,33 @@ def test_the_board_follows_live_tickers_and_logs_at_most_every_refresh(hub, even
     logged = [r for r in caplog.records if r.name == "upbit_hub.component.board"]
     assert 2 <= len(logged) == board.lines_logged < handled
     assert logged[-1].getMessage().startswith("KRW-BTC ")
+
+
+def test_the_quote_trader_quotes_both_sides_on_the_tick_and_cancels_them_on_stop(
+    make_emulator, make_hub, tmp_path, eventually
+):
+    from decimal import Decimal
+
+    from upbit_hub.actors.emulator.auth import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
+    from upbit_hub.actors.protocol.trading_rules import on_tick
+    from upbit_hub.plugins.builtin.quote_trader import QuoteTrader, QuoteTraderConfig
+
+    emu = make_emulator(rate=200)
+    keys = {"UPBIT_ACCESS_KEY": DEFAULT_ACCESS_KEY, "UPBIT_SECRET_KEY": DEFAULT_SECRET_KEY}
+    hub = make_hub(emu, environ=keys, trading_journal_path=str(tmp_path / "j.jsonl"))
+    host = ComponentHost(hub)
+    cfg = QuoteTraderConfig(market="KRW-BTC", spread_bps=30.0, order_krw=Decimal(20_000),
+                            refresh_s=0.2)
+    assert host.start_component("maker", QuoteTrader, cfg, "quote-trader").state == "running"
+    maker = host.component("maker")
+    eventually(lambda: {s: h.state for s, h in maker.quotes.items()} == {"bid": "wait",
+                                                                         "ask": "wait"},
+               timeout=15)
+    bid, ask = maker.quotes["bid"].request, maker.quotes["ask"].request
+    assert on_tick("KRW-BTC", bid.price) and on_tick("KRW-BTC", ask.price)
+    assert bid.price < maker.mid < ask.price
+    assert bid.price * bid.volume >= 20_000
+    assert emu.call(lambda core: len(core.exchange.orders(states=("wait",)))) >= 2
+    host.stop()
+    hub.stop()  # on_stop's cancels go out before the order actor stops
+    assert not emu.call(lambda core: core.exchange.orders(states=("wait",)))

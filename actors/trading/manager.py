@@ -318,6 +318,7 @@ class OrderManager(Transitions, Endings):
             **self.stats,
             "open": len(open_orders),
             "queued": len(self._queue) + len(self._pending),
+            "calls_pending": len(self._calls) + len(self._outstanding),
             "halted": self.halted,
             "reconciling": len(self._reconciling),
             "pacer": self.pacer.status(),
