@@ -128,7 +128,8 @@ def _main(args: argparse.Namespace, out: TextIO, tty: bool) -> int:
 
         hub = start_hub(settings, environ=environ)
         hub_started = True
-        host = ComponentHost(hub)
+        host = ComponentHost(hub, start_timeout_s=settings.hub.component_start_timeout_s,
+                             stop_timeout_s=settings.hub.component_stop_timeout_s)
         from upbit_hub.actors.metrics import start_metrics
 
         metrics = start_metrics(settings.metrics, hub, host.reports)

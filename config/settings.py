@@ -225,6 +225,8 @@ class HubSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     coalesce_ms: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 50
     trade_queue_size: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 10_000
     request_timeout_s: PositiveSeconds = 10.0
+    component_start_timeout_s: Annotated[float, msgspec.Meta(gt=0.0, le=3600.0)] = 10.0
+    component_stop_timeout_s: Annotated[float, msgspec.Meta(gt=0.0, le=4.0)] = 3.0
 
     _checks: ClassVar[tuple[Check, ...]] = (_reconnect_order,)
 

@@ -341,6 +341,9 @@ def test_hanging_plugin_hooks_never_hold_the_others_or_the_shutdown(
         [status]
         interval_s = 0.3
 
+        [hub]
+        component_start_timeout_s = 2.0
+
         [[components]]
         plugin = "uhrun-hang-start"
         id = "stuck-start"
@@ -369,7 +372,8 @@ def test_hanging_plugin_hooks_never_hold_the_others_or_the_shutdown(
     log = run.log()
     assert rc == 0, log
     assert took < 5.0, f"SIGTERM took {took:.1f}s"
-    assert "component stuck-start (uhrun-hang-start): FAILED: on_start did not return" in log
+    assert ("component stuck-start (uhrun-hang-start): FAILED: on_start did not return within "
+            "2s") in log
     assert "component stuck-stop: on_stop did not return within" in log
     assert probe_out.read_text().splitlines()[-1] == "stopped"
     assert "Traceback" not in log
