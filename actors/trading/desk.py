@@ -55,6 +55,7 @@ def start_desk(hub: Any) -> OrderGateway:
         access_key, hub.environ)  # fmt: skip
     journal = Journal(path, clock=hub.clock.time).open()
     try:
+        journal.compact()  # keep what is open or recent: the file never grows without end
         recovered = [(e.request, e.state, e.uuid) for e in journal.state.open_entries()]
         rest = RestClient(
             settings.upbit.rest_url, timeout=trading.request_timeout_s,

@@ -110,6 +110,7 @@ class OrderManager(Transitions, Endings):
             rec = OrderRecord(request, state if state in OPEN_STATES else "unknown")
             rec.uuid = uuid
             rec.recovered = True
+            rec.journaled = True
             rec.sent_once = True
             rec.resend_done = True  # after a restart an order is never sent again
             rec.reserved = not rec.accepted
@@ -358,6 +359,7 @@ class OrderManager(Transitions, Endings):
             return
         if self.journal is not None:
             self.journal.record_intent(rec.request)
+            rec.journaled = True
         self.recent.append(self.clock.time())
         if rec.request.market not in self._asked_chance:
             self._asked_chance.add(rec.request.market)

@@ -31,6 +31,7 @@ class OrderRecord:
         "executed_volume",
         "fill_ids",
         "in_flight",
+        "journaled",
         "lost_reported",
         "next_try",
         "paid_fee",
@@ -73,6 +74,7 @@ class OrderRecord:
         self.recovered = False  # loaded from the journal after a restart
         self.remain_only = False  # a replacement asking for the old order's remaining volume
         self.lost_reported = False
+        self.journaled = False  # its intent is in the journal (so are its later states)
 
     @property
     def client_id(self) -> str:

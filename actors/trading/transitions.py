@@ -47,7 +47,7 @@ class Transitions:
         else:
             rec.reason = None
         rec.resolve_at = None
-        if self.journal is not None:
+        if self.journal is not None and rec.journaled:
             self.journal.record_state(rec.client_id, "wait", uuid=rec.uuid)
         self._send_update(rec)
         if rec.cancel_wanted and not rec.cancel_in_flight:
@@ -83,7 +83,7 @@ class Transitions:
         key = {"denied": "denied", "rejected": "rejected", "cancel": "cancelled"}.get(state)
         if key:
             self.stats[key] += 1
-        if self.journal is not None and (rec.sent_once or rec.recovered or state != "denied"):
+        if self.journal is not None and rec.journaled:
             self.journal.record_state(rec.client_id, state, uuid=rec.uuid, reason=rec.reason)
         self._send_update(rec)
 
@@ -93,7 +93,7 @@ class Transitions:
         rec.resolve_delay = 1.0
         rec.resolve_at = self.clock.monotonic() + rec.resolve_delay
         self.stats["unknown"] += 1
-        if self.journal is not None:
+        if self.journal is not None and rec.journaled:
             self.journal.record_state(rec.client_id, "unknown", reason=why)
         log.warning("order %s: %s; its outcome is unknown until Upbit tells (stream or "
                     "GET /v1/order?identifier=)", rec.client_id, why)  # fmt: skip
