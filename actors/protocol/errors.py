@@ -22,8 +22,11 @@ Every error the library raises on purpose derives from :class:`UpbitHubError`, s
      +-- HubError                      the hub is not running / an actor did not answer
      |    +-- SubscriptionError        a subscribe/cancel could not be carried out
      +-- TradingError                  the order API could not do what was asked
-          +-- JournalError             the order journal cannot be opened, read or written
-                                       (locked by another hub, a corrupt line, disk full)
+     |    +-- JournalError             the order journal cannot be opened, read or written
+     |                                 (locked by another hub, a corrupt line, disk full)
+     +-- BacktestError                 a backtest cannot do what was asked: a call that would
+                                       reach the network, a snapshot the recording cannot
+                                       answer, a recording with nothing to replay
 
 Messages say how to fix the problem. They never contain a key, secret or token.
 """
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthError",
+    "BacktestError",
     "ConfigError",
     "CredentialsError",
     "FrameDecodeError",
@@ -168,4 +172,14 @@ class JournalError(TradingError):
 
     The message names the file (and the line, for an unreadable line) and says what to do:
     stop the other hub that holds the journal's lock, or move a corrupt journal aside.
+    """
+
+
+class BacktestError(UpbitHubError):
+    """A backtest cannot do what was asked.
+
+    Raised for anything that would reach the network in a replay (a REST call, the live
+    hub's connections), for a snapshot the recording cannot answer yet, and for inputs with
+    nothing to replay. The message says what the backtest can do instead (record that data,
+    ask later, use the replayed state).
     """
