@@ -35,7 +35,13 @@ from typing import Annotated, Any, BinaryIO, Literal
 
 import msgspec
 
-from upbit_hub.actors.protocol.errors import UpbitHubError
+# The line format lives in the actors layer (the backtest reads recordings without plugins).
+from upbit_hub.actors.backtest.recording import (
+    RecordingError,
+    backup_path,
+    encode_record,
+    read_timed,
+)
 from upbit_hub.actors.protocol.events import (
     CandleEvent,
     MyAssetEvent,
@@ -50,19 +56,6 @@ __all__ = ["Recorder", "RecordingError", "read_recording", "read_recording_timed
 
 StreamKind = Literal["ticker", "trade", "orderbook", "candle", "myOrder", "myAsset"]
 MarketCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2,6}-[A-Z0-9]{1,20}$")]
-
-_CLASSES: dict[str, type] = {
-    "ticker": TickerEvent,
-    "trade": TradeEvent,
-    "orderbook": OrderbookEvent,
-    "candle": CandleEvent,
-    "myOrder": MyOrderEvent,
-    "myAsset": MyAssetEvent,
-}
-
-
-class RecordingError(UpbitHubError, ValueError):
-    """A recording line could not be decoded; the message names the file and line."""
 
 
 class RecorderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -195,24 +188,6 @@ class Recorder(Component):
         self._open()
 
 
-def encode_record(ev: Any, recv_ts: float, encoder: msgspec.json.Encoder | None = None) -> bytes:
-    """One recording line (with ``\\n``) for ``ev``. Runs in: any thread."""
-    body = (encoder or _ENCODER).encode(ev)
-    return b'{"recv_ts":' + repr(float(recv_ts)).encode() + b"," + body[1:] + b"\n"
-
-
-_ENCODER = msgspec.json.Encoder()
-
-
-class _Head(msgspec.Struct):
-    type: str
-    recv_ts: float = 0.0
-
-
-_HEAD = msgspec.json.Decoder(_Head)
-_DECODERS = {kind: msgspec.json.Decoder(cls) for kind, cls in _CLASSES.items()}
-
-
 def read_recording_timed(
     path: str | os.PathLike[str], *, include_backups: bool = False
 ) -> Iterator[tuple[float, Any]]:
@@ -222,30 +197,7 @@ def read_recording_timed(
     ``path``). A final line without its newline (the writer was killed mid-line) is skipped;
     any other bad line raises :class:`RecordingError` naming file and line. Runs in: any.
     """
-    base = Path(path)
-    files: list[Path] = []
-    if include_backups:
-        n = 1
-        while _backup(base, n).exists():
-            n += 1
-        files = [_backup(base, i) for i in range(n - 1, 0, -1)]
-    files.append(base)
-    for file in files:
-        with open(file, "rb") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    head = _HEAD.decode(line)
-                    decoder = _DECODERS.get(head.type.partition(".")[0])
-                    if decoder is None:
-                        raise msgspec.ValidationError(f"unknown event type {head.type!r}")
-                    ev = decoder.decode(line)
-                except msgspec.DecodeError as exc:
-                    if not line.endswith(b"\n"):
-                        return  # torn last line of a killed writer
-                    raise RecordingError(f"{file}:{lineno}: not a recorded event: {exc}") from None
-                yield head.recv_ts, ev
+    return read_timed(path, include_backups=include_backups)
 
 
 def read_recording(path: str | os.PathLike[str], *, include_backups: bool = False) -> Iterator[Any]:
@@ -256,4 +208,4 @@ def read_recording(path: str | os.PathLike[str], *, include_backups: bool = Fals
 
 
 def _backup(path: Path, n: int) -> Path:
-    return path.with_name(f"{path.name}.{n}")
+    return backup_path(path, n)
