@@ -24,6 +24,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": ("upbit_hub.plugins.list_cmd", "list discovered plugins and their status"),
     "check-config": ("upbit_hub.config.check_cmd", "validate a settings file"),
     "halt": ("upbit_hub.actors.trading.halt_cmd", "the kill switch: deny and cancel orders"),
+    "backtest": ("upbit_hub.actors.backtest.cli",
+                 "run the configured components on recorded data, with simulated fills"),
 }
 
 
