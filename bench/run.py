@@ -9,7 +9,8 @@ ONE ``key=value ...`` line:
 ``e2e_1`` (hub 1 component / bare loop, frames/s), ``e2e_10``, ``p99_1k_ms``, ``p99_5k_ms``,
 ``fullmarket_cpu_pct``, ``bandwidth_simple_deflate_pct`` (wire bytes of SIMPLE+deflate as % of
 DEFAULT uncompressed), ``decode_<kind>_<fmt>`` (decode / json.loads events/s),
-``mem_per_component_kib``, ``mem_ratio``, ``recv_b_a``, ``recv_c_a``, ``failed``.
+``mem_per_component_kib``, ``mem_ratio``, ``recv_b_a``, ``recv_c_a``, ``backtest_ratio``
+(backtest events/s with a trivial strategy / a bare ``read_recording`` loop), ``failed``.
 
 Usage: ``python bench/run.py [--quick | --smoke] [--only e2e,latency,...]``. ``--quick`` is
 passed through to every script (the whole quick run takes under two minutes on 2 cores);
@@ -42,6 +43,7 @@ BENCHMARKS: dict[str, tuple[str, bool]] = {
     "fullmarket": ("bench_fullmarket.py", True),
     "memory": ("bench_memory.py", True),
     "orders": ("bench_orders.py", True),
+    "backtest": ("bench_backtest.py", True),
 }
 
 Row = tuple[str, str, Any, Any, Any, str, str]
@@ -138,10 +140,16 @@ def rows_orders(kv: dict[str, str]) -> list[Row]:
              ">= 0.9, 0 x 429", _met(frac, ">=", 0.9) if kv.get("n429") == "0" else "NO")]
 
 
+def rows_backtest(kv: dict[str, str]) -> list[Row]:
+    ratio = _f(kv, "backtest_ratio")
+    return [("backtest", "replayed events/s, trivial strategy", _f(kv, "backtest_eps"),
+             _f(kv, "bare_eps"), ratio, ">= 0.5 of read_recording", _met(ratio, ">=", 0.5))]
+
+
 ROWS: dict[str, Callable[[dict[str, str]], list[Row]]] = {
     "decode": rows_decode, "recv": rows_recv, "bandwidth": rows_bandwidth, "e2e": rows_e2e,
     "latency": rows_latency, "fullmarket": rows_fullmarket, "memory": rows_memory,
-    "orders": rows_orders,
+    "orders": rows_orders, "backtest": rows_backtest,
 }
 
 
@@ -175,6 +183,8 @@ def final_keys(results: dict[str, dict[str, str]], failed: list[str]) -> dict[st
     if rcv:
         out["recv_b_a"] = _f(rcv, "ratio_b_a")
         out["recv_c_a"] = _f(rcv, "ratio_c_a")
+    if g.get("backtest"):
+        out["backtest_ratio"] = _f(g["backtest"], "backtest_ratio")
     out["failed"] = ",".join(failed) or "none"
     return out
 

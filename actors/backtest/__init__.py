@@ -4,6 +4,7 @@
 - :mod:`.books`: :class:`LatestBooks`, the matching engine's book source fed with real books
   (recorded here, live in paper trading);
 - :mod:`.engine`: :class:`Backtest`, the one-threaded driver on a ``SimClock``;
+  :mod:`.values`: its config, result and clock;
 - :mod:`.proxy` / :mod:`.gateway` / :mod:`.host` / :mod:`.state`: what the unchanged
   ``Context`` of a component talks to in a replay;
 - :mod:`.ledger` / :mod:`.report`: the ledger, equity curve, summary, picture and hash;
@@ -22,8 +23,8 @@ from upbit_hub.actors.lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "Backtest": ".engine",
-    "BacktestConfig": ".engine",
-    "BacktestResult": ".engine",
+    "BacktestConfig": ".values",
+    "BacktestResult": ".values",
     "ComponentSpec": ".host",
     "LatestBooks": ".books",
     "format_summary": ".report",
