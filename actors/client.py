@@ -190,9 +190,12 @@ class WebSocketClientProxy(OrderAPI):
         *, on_error: Callable[[Exception], object] | None = None,
         timeout: float | None = None, wait: bool = True,
     ) -> Subscription:
-        """Your own orders (all markets when ``symbols`` is None). Needs API keys."""
-        self._check_keys()
+        """Your own orders (all markets when ``symbols`` is None). Needs API keys (in paper
+        trading: none; the paper account's orders)."""
         codes: tuple[str | None, ...] = (None,) if symbols is None else _codes(symbols)
+        if self._hub.settings.trading.paper:
+            return self._register_paper("myOrder", codes, callback, on_error)
+        self._check_keys()
         return self._register("myOrder", PRIVATE, codes, callback, on_error=on_error,
                               timeout=timeout, wait=wait)
 
@@ -201,7 +204,10 @@ class WebSocketClientProxy(OrderAPI):
         on_error: Callable[[Exception], object] | None = None,
         timeout: float | None = None, wait: bool = True,
     ) -> Subscription:
-        """Your balances, whenever they change. Needs API keys."""
+        """Your balances, whenever they change. Needs API keys (in paper trading: none; the
+        paper account's balances)."""
+        if self._hub.settings.trading.paper:
+            return self._register_paper("myAsset", (None,), callback, on_error)
         self._check_keys()
         return self._register("myAsset", PRIVATE, (None,), callback, on_error=on_error,
                               timeout=timeout, wait=wait)
@@ -447,6 +453,25 @@ class WebSocketClientProxy(OrderAPI):
         except Exception as exc:
             self._rollback(sub_id)
             raise SubscriptionError(f"{type_}: {exc}") from exc
+        return handle
+
+    def _register_paper(
+        self, type_: str, codes: tuple[str | None, ...], callback: Callable[[Any], object],
+        on_error: Callable[[Exception], object] | None,
+    ) -> Subscription:
+        """Paper trading: the paper desk's events, never Upbit's private stream."""
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        self._check_open()
+        desk = self._hub.order_gateway().paper
+        sub_id = next(_sub_ids)
+        state = SubscriptionState()
+        entry = SubEntry(sub_id, callback, None, None, on_error, state)
+        self._inbox.table.add(sub_id, [((type_, code), entry) for code in codes])
+        handle = Subscription(self, sub_id, type_, tuple(c for c in codes if c), [state])
+        with self._lock:
+            self._subs[sub_id] = handle
+        desk.attach(self._inbox)
         return handle
 
     def _check_markets(self, codes: list[str], wait_s: float) -> None:

@@ -256,10 +256,12 @@ class Hub:
             if self._orders is None:
                 if not self.running:
                     raise HubError("the hub is not running; call start_hub() first")
-                if not self.settings.private.enabled:
+                paper = self.settings.trading.paper
+                if not paper and not self.settings.private.enabled:
                     raise HubError("the order API needs the private stream (myOrder/myAsset): "
-                                   "set [private] enabled = true")
-                if self.settings.trading.paper:
+                                   "set [private] enabled = true (or trade on paper: "
+                                   "[trading] paper = true, `upbit-hub run --paper`)")
+                if paper:
                     from .backtest.paper import start_paper_desk
 
                     self._orders = start_paper_desk(self)

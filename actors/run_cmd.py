@@ -53,10 +53,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "$UPBIT_HUB_CONFIG, else the packaged sim.toml/default.toml")
     parser.add_argument("--sim", action="store_true",
                         help="start the built-in emulator and point the hub at it")
+    parser.add_argument("--paper", action="store_true",
+                        help="paper trading: orders never reach an exchange; the emulator's "
+                        "engine fills them against the live order books")
+    parser.add_argument("--balances", type=_balances, metavar="CUR=AMOUNT,...",
+                        help="the paper account at start (default: [trading] paper_balances)")
     parser.add_argument("--status-interval", type=positive_float, metavar="SECONDS",
                         help="override [status] interval_s")
     parser.add_argument("--log-level", type=log_level, metavar="LEVEL",
                         help="console log level (default: INFO, or WARNING on a terminal)")
+
+
+def _balances(text: str) -> dict[str, Any]:
+    from upbit_hub.actors.backtest.cli import parse_balances
+
+    return parse_balances(text)
 
 
 def sim_environ(auth: Any, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
@@ -100,6 +111,13 @@ def _main(args: argparse.Namespace, out: TextIO, tty: bool) -> int:
             print(f"  - {problem}", file=sys.stderr)
         return 1
 
+    paper, balances = getattr(args, "paper", False), getattr(args, "balances", None)
+    if balances is not None and not paper:
+        print("upbit-hub run: --balances is the paper account's: use it with --paper",
+              file=sys.stderr)
+        return 2
+    if paper:
+        settings = _paper(settings, balances)
     stop = threading.Event()
     restore = _install_signal_handlers(stop)
     emu: Any = None
@@ -161,6 +179,18 @@ def _main(args: argparse.Namespace, out: TextIO, tty: bool) -> int:
         _shutdown(host, hub_started, emu)
         restore()
         scratch.cleanup()
+
+
+def _paper(settings: Any, balances: dict[str, Any] | None) -> Any:
+    """``--paper [--balances ...]``: ``[trading] paper = true`` (and its paper account)."""
+    import msgspec
+
+    changes: dict[str, Any] = {"paper": True}
+    if balances is not None:
+        changes["paper_balances"] = {c: str(v) for c, v in balances.items()}
+    trading = msgspec.structs.replace(settings.trading, **changes)
+    log.info("paper trading: orders are simulated, nothing reaches an exchange")
+    return msgspec.structs.replace(settings, trading=trading)
 
 
 def _sim_journal(settings: Any, scratch: tempfile.TemporaryDirectory[str]) -> Any:
