@@ -192,7 +192,9 @@ def render_table(snapshot: StatusSnapshot, rates: Rates, width: int | None = Non
         lines += ["", "KILL SWITCH  " + (f"ON: {halted}" if halted else "off")
                   + f"   orders open {_int(desk.get('open'))}, queued "
                   f"{_int(desk.get('queued'))}, unknown {_int(desk.get('unknown'))}, "
-                  f"P&L today {desk.get('daily_pnl_krw', '0')} KRW"]  # fmt: skip
+                  f"P&L today {desk.get('daily_pnl_krw', '0')} KRW"
+                  + ("   PAPER TRADING: nothing reaches an exchange" if desk.get("paper")
+                     else "")]  # fmt: skip
     for cid, panel in snapshot.panels:
         lines += ["", f"[{cid}]", *panel]
     if width is not None and width > 0:

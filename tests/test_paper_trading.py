@@ -86,6 +86,14 @@ def test_paper_orders_fill_on_live_books_and_never_reach_the_exchange(make_emula
     # nothing reached the exchange: no order call in its log, no order in its book
     assert not [r for r in emu.stats().rest_log if r.path in _ORDER_PATHS]
     assert emu.call(lambda core: core.exchange.orders()) == []
+    # the status view says so
+    from upbit_hub.actors.status_view import Rates, StatusSnapshot, render_table
+
+    status = hub.status()
+    assert status["orders"]["paper"] is True
+    table = render_table(StatusSnapshot(at=1.0, hub=status, components=(), interval_s=5.0),
+                         Rates())
+    assert "PAPER TRADING: nothing reaches an exchange" in table
     host.stop()
 
 

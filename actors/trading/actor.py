@@ -235,7 +235,8 @@ class OrderActor(pykka.ThreadingActor):
             return True
         elif isinstance(message, GetStatus):
             return {**m.status(), "last_error": self.last_error,
-                    "attached": sorted(self.sinks)}  # fmt: skip
+                    "attached": sorted(self.sinks),
+                    "paper": not self._private_stream}  # fmt: skip
         else:
             log.warning("order actor: unexpected message %r", message)
             return None
