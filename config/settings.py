@@ -44,12 +44,15 @@ __all__ = [
     "DEFAULT_MARKETS",
     "FORMATS",
     "AuthSettings",
+    "BridgeSettings",
+    "BrokerSettings",
     "ComponentSettings",
     "EmulatorSettings",
     "HubSettings",
     "MetricsSettings",
     "PrivateSettings",
     "Settings",
+    "SourceSettings",
     "StatusSettings",
     "TradingSettings",
     "UpbitSettings",
@@ -339,6 +342,74 @@ def _unique_ids(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
+def _nats_urls(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for i, url in enumerate(values.get("servers") or ()):
+        why = check_url(url, ("nats", "tls")) if isinstance(url, str) else "is not a string"
+        if why:
+            found.append((f"servers[{i}]", f"{url!r} {why}"))
+    tls = (values.get("tls_cert_file"), values.get("tls_key_file"))
+    if (tls[0] is None) != (tls[1] is None):
+        found.append(("tls_cert_file", "tls_cert_file and tls_key_file go together"))
+    return found
+
+
+StreamName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]+$", max_length=64)]
+
+
+class BrokerSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """What ``[bridge]`` and ``[source]`` share: how to reach NATS JetStream.
+
+    Secrets are never in the file: ``creds_file_env`` names the variable holding the path of
+    a ``.creds`` file; ``user_env``/``password_env``/``token_env`` name variables holding them.
+    ``account`` labels private events (``upbit.account.<account>.myOrder.<market>``); unset,
+    the bridge uses a short hash of the access key.
+    """
+
+    servers: Annotated[list[str], msgspec.Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: ["nats://127.0.0.1:4222"]
+    )
+    stream: StreamName = "UPBIT"
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    creds_file_env: EnvVarName | None = None
+    user_env: EnvVarName | None = None
+    password_env: EnvVarName | None = None
+    token_env: EnvVarName | None = None
+    account: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+    connect_timeout_s: Annotated[float, msgspec.Meta(gt=0.0, le=60.0)] = 2.0
+
+    _checks: ClassVar[tuple[Check, ...]] = (_nats_urls,)
+
+
+class BridgeSettings(BrokerSettings, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[bridge]``: defaults of the ``nats-bridge`` plugin (its ``[components.params]`` win)
+    and the hub's order service for remote components (``orders = true``)."""
+
+    max_age_s: Annotated[float, msgspec.Meta(ge=0.0)] = 86_400.0  # 0 = unlimited
+    max_bytes: Annotated[int, msgspec.Meta(ge=-1)] = 1 << 30  # -1 = unlimited
+    batch_wait_ms: Annotated[float, msgspec.Meta(ge=0.0, le=1000.0)] = 5.0  # 0 = no wait
+    spill_size: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 500_000
+    publish_timeout_s: Annotated[float, msgspec.Meta(gt=0.0, le=600.0)] = 5.0
+    orders: bool = False
+
+
+class SourceSettings(BrokerSettings, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[source]``: components fed from JetStream (``upbit-hub run --source``).
+
+    ``deliver`` is where a component id that never ran starts: ``new`` (from now) or ``all``
+    (everything the stream holds). Later runs resume after the last acknowledged event.
+    """
+
+    enabled: bool = False
+    deliver: Literal["new", "all"] = "new"
+    ack_wait_s: Annotated[float, msgspec.Meta(ge=1.0, le=3600.0)] = 30.0
+    max_ack_pending: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 5_000
+    reorder_wait_s: Annotated[float, msgspec.Meta(ge=0.0, le=60.0)] = 2.0
+    order_timeout_s: Annotated[float, msgspec.Meta(gt=0.0, le=120.0)] = 10.0
+
+
 class Settings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The whole settings file. ``Settings()`` is the zero-configuration default."""
 
@@ -351,6 +422,8 @@ class Settings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     components: list[ComponentSettings] = msgspec.field(default_factory=list)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     trading: TradingSettings = msgspec.field(default_factory=TradingSettings)
+    bridge: BridgeSettings = msgspec.field(default_factory=BridgeSettings)
+    source: SourceSettings = msgspec.field(default_factory=SourceSettings)
 
     _checks: ClassVar[tuple[Check, ...]] = (_unique_ids,)
 

@@ -25,8 +25,12 @@ Every error the library raises on purpose derives from :class:`UpbitHubError`, s
      |    +-- JournalError             the order journal cannot be opened, read or written
      |                                 (locked by another hub, a corrupt line, disk full)
      +-- BacktestError                 a backtest cannot do what was asked: a call that would
-                                       reach the network, a snapshot the recording cannot
-                                       answer, a recording with nothing to replay
+     |                                 reach the network, a snapshot the recording cannot
+     |                                 answer, a recording with nothing to replay
+     +-- BrokerError                   the NATS JetStream bridge or remote source failed
+          +-- BrokerConnectError       the NATS server cannot be reached (URL, TLS, creds)
+          +-- BrokerConfigError        the stream or consumer exists with an incompatible
+                                       configuration, or a bridge/source setting is wrong
 
 Messages say how to fix the problem. They never contain a key, secret or token.
 """
@@ -36,6 +40,9 @@ from __future__ import annotations
 __all__ = [
     "AuthError",
     "BacktestError",
+    "BrokerConfigError",
+    "BrokerConnectError",
+    "BrokerError",
     "ConfigError",
     "CredentialsError",
     "FrameDecodeError",
@@ -183,3 +190,16 @@ class BacktestError(UpbitHubError):
     nothing to replay. The message says what the backtest can do instead (record that data,
     ask later, use the replayed state).
     """
+
+
+class BrokerError(UpbitHubError):
+    """The NATS JetStream bridge or remote source could not do what was asked."""
+
+
+class BrokerConnectError(BrokerError):
+    """The NATS server cannot be reached (wrong URL, refused, TLS or credentials rejected)."""
+
+
+class BrokerConfigError(BrokerError):
+    """A stream or consumer exists with an incompatible configuration, or a bridge/source
+    setting is wrong; the message names what differs and how to fix it."""
