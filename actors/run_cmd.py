@@ -58,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "engine fills them against the live order books")
     parser.add_argument("--balances", type=_balances, metavar="CUR=AMOUNT,...",
                         help="the paper account at start (default: [trading] paper_balances)")
+    parser.add_argument("--source", metavar="nats://HOST:PORT",
+                        help="run the components fed from NATS JetStream (a hub's nats-bridge) "
+                        "instead of Upbit; overrides [source] servers")
     parser.add_argument("--status-interval", type=positive_float, metavar="SECONDS",
                         help="override [status] interval_s")
     parser.add_argument("--log-level", type=log_level, metavar="LEVEL",
@@ -118,6 +121,12 @@ def _main(args: argparse.Namespace, out: TextIO, tty: bool) -> int:
         return 2
     if paper:
         settings = _paper(settings, balances)
+    try:
+        settings = _source(settings, getattr(args, "source", None))
+    except ValueError as exc:
+        print(f"upbit-hub run: --source: {exc}", file=sys.stderr)
+        return 2
+    remote: Any = None
     stop = threading.Event()
     restore = _install_signal_handlers(stop)
     emu: Any = None
@@ -144,8 +153,13 @@ def _main(args: argparse.Namespace, out: TextIO, tty: bool) -> int:
         from upbit_hub.actors.hub import start_hub
         from upbit_hub.plugins.sdk_host import ComponentHost
 
-        hub = start_hub(settings, environ=environ)
-        hub_started = True
+        if settings.source.enabled:
+            from upbit_hub.actors.broker.source import RemoteHub
+
+            hub = remote = RemoteHub(settings).start()
+        else:
+            hub = start_hub(settings, environ=environ)
+            hub_started = True
         host = ComponentHost(hub, start_timeout_s=settings.hub.component_start_timeout_s,
                              stop_timeout_s=settings.hub.component_stop_timeout_s)
         from upbit_hub.actors.metrics import start_metrics
@@ -176,7 +190,7 @@ def _main(args: argparse.Namespace, out: TextIO, tty: bool) -> int:
     finally:
         if metrics is not None:
             metrics.stop()
-        _shutdown(host, hub_started, emu)
+        _shutdown(host, hub_started, emu, remote)
         restore()
         scratch.cleanup()
 
@@ -280,7 +294,22 @@ def _log_reports(reports: list[Any]) -> None:
 SHUTDOWN_BUDGET_S = 4.0
 
 
-def _shutdown(host: Any, hub_started: bool, emu: Any) -> None:
+def _source(settings: Any, url: str | None) -> Any:
+    """``--source nats://HOST:PORT``: ``[source] enabled = true`` with that server."""
+    if url is None:
+        return settings
+    import msgspec
+
+    from upbit_hub.config.settings import check_url
+
+    why = check_url(url, ("nats", "tls"))
+    if why:
+        raise ValueError(f"{url!r} {why}")
+    source = msgspec.structs.replace(settings.source, enabled=True, servers=[url])
+    return msgspec.structs.replace(settings, source=source)
+
+
+def _shutdown(host: Any, hub_started: bool, emu: Any, remote: Any = None) -> None:
     """Stop components, hub, emulator (reverse start order) within ``SHUTDOWN_BUDGET_S``;
     each step runs even if the previous one failed, and nothing here raises: an actor that
     does not stop in time is reported and left behind (hub threads are daemons).
@@ -311,6 +340,8 @@ def _shutdown(host: Any, hub_started: bool, emu: Any) -> None:
             stop(timeout=left(2.0))
 
         steps.append(("stopping the hub", stop_hub))
+    if remote is not None:
+        steps.append(("stopping the remote source", lambda: remote.stop(timeout=left(2.0))))
     if emu is not None:
         steps.append(("stopping the emulator", emu.stop))
     for what, step in steps:
