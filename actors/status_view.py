@@ -131,6 +131,12 @@ def render_line(snapshot: StatusSnapshot, rates: Rates) -> str:
         f"dropped={sum(_int(getattr(c, 'dropped', 0)) for c in comps)}",
         f"queued={sum(_int(getattr(c, 'queued', 0)) for c in comps)}",
     ]
+    for cid, c in _source(hub).items():  # a remote source (run --source): lag per component
+        lag = c.get("lag_ms")
+        parts.append(f"remote[{cid}]=lag:{lag:.1f}ms" if isinstance(lag, (int, float))
+                     else f"remote[{cid}]=lag:-")  # fmt: skip
+        parts.append(f"pending:{_int(c.get('pending'))},redelivered:"
+                     f"{_int(c.get('redelivered'))},gaps:{_int(c.get('gaps'))}")
     desk = hub.get("orders") if isinstance(hub.get("orders"), Mapping) else None
     if desk is not None:
         parts += [f"orders_open={_int(desk.get('open'))}",
@@ -170,6 +176,7 @@ def render_table(snapshot: StatusSnapshot, rates: Rates, width: int | None = Non
         lines.append("ON THE WIRE  " + "   ".join(wire_parts))
         rate_parts = [f"{t} {r:.1f}" for t, r in sorted(rates.by_type.items())]
         lines.append("EVENTS/S     " + "  ".join([*rate_parts, f"  total {rates.total:.1f}"]))
+        lines += _source_lines(hub)
     lines.append("")
     comps = list(snapshot.components)
     if not comps:
@@ -272,6 +279,28 @@ class StatusView:
 def _connections(hub: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     conns = hub.get("connections") or {}
     return {str(k): v for k, v in conns.items() if isinstance(v, Mapping)}
+
+
+def _source(hub: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    src = hub.get("source")
+    if not isinstance(src, Mapping):
+        return {}
+    return {str(k): v for k, v in src.items() if isinstance(v, Mapping)}
+
+
+def _source_lines(hub: Mapping[str, Any]) -> list[str]:
+    """The remote source's consumers (``upbit-hub run --source``): lag per component."""
+    src = _source(hub)
+    if not src:
+        return []
+    rows = [("REMOTE", "RECEIVED", "ACKED", "PENDING", "REDELIVERED", "DUPLICATES", "GAPS",
+             "MALFORMED", "LAG")]  # fmt: skip
+    for cid, c in src.items():
+        lag = c.get("lag_ms")
+        rows.append((cid, *(str(_int(c.get(k))) for k in ("received", "acked", "pending",
+                     "redelivered", "duplicates", "gaps", "malformed")),
+                     f"{lag:.1f} ms" if isinstance(lag, (int, float)) else "-"))  # fmt: skip
+    return ["", *_align(rows, right={1, 2, 3, 4, 5, 6, 7})]
 
 
 def _int(value: Any) -> int:

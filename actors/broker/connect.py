@@ -40,6 +40,7 @@ class LinkState:
     errors: int = 0
     last_error: str | None = None
     down_since: float | None = None
+    closing: bool = False  # set before a deliberate close: no "reconnecting" warning
     listeners: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
@@ -100,7 +101,7 @@ async def connect(cfg: Any, environ: Mapping[str, str], state: LinkState, name: 
         log.warning("%s: NATS error: %s", name, state.last_error)
 
     async def disconnected_cb() -> None:
-        if state.connected:
+        if state.connected and not state.closing:
             state.disconnects += 1
             state.down_since = time.monotonic()
             log.warning("%s: disconnected from NATS; reconnecting", name)

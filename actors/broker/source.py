@@ -169,6 +169,7 @@ class RemoteHub:
                 await self.nc.flush(1.0)
             except Exception:
                 pass
+            self.link.closing = True
             await self.nc.close()
 
     # -- what proxies use ------------------------------------------------------------------

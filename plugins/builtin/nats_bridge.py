@@ -230,6 +230,7 @@ class NatsBridge(Component):
                 await self.publisher.flush(flush_s)
             await self.publisher.close()
         if self._nc is not None:
+            self.link.closing = True
             try:
                 await self._nc.close()
             except Exception:
