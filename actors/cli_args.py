@@ -31,6 +31,8 @@ __all__ = [
     "port",
     "positive_float",
     "positive_int",
+    "replay_speed",
+    "speed",
 ]
 
 LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -126,3 +128,24 @@ def market_codes(text: str) -> tuple[str, ...]:
     if dups:
         raise argparse.ArgumentTypeError(f"lists {', '.join(dups)} more than once")
     return codes
+
+
+def speed(text: str) -> float | None:
+    """A replay speed: ``max`` -> None (as fast as possible), ``1x`` -> 1.0, ``10x`` -> 10.0,
+    ``0.5x`` (the ``x`` may be left out)."""
+    t = text.strip().lower()
+    if t == "max":
+        return None
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)x?", t)
+    if not m or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"expected max, 1x or Nx (e.g. 10x), got {text!r}")
+    return float(m.group(1))
+
+
+def replay_speed(text: str) -> float:
+    """A wall-clock replay speed, as :func:`speed` but without ``max``: ``"10x"`` -> 10.0."""
+    value = speed(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(
+            f"expected 1x or Nx (e.g. 10x; a server replays on a clock, so no max), got {text!r}")
+    return value

@@ -35,21 +35,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from upbit_hub.actors.cli_args import log_level
+from upbit_hub.actors.cli_args import speed as parse_speed
 
 __all__ = ["add_arguments", "main", "parse_balances", "parse_speed", "parse_time"]
 
 _CURRENCY = re.compile(r"^[A-Z0-9]{1,20}$")
-
-
-def parse_speed(text: str) -> float | None:
-    """``max`` -> None (as fast as possible), ``1x`` -> 1.0, ``10x`` -> 10.0, ``0.5x``."""
-    t = text.strip().lower()
-    if t == "max":
-        return None
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)x?", t)
-    if not m or float(m.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(f"expected max, 1x or Nx (e.g. 10x), got {text!r}")
-    return float(m.group(1))
 
 
 def parse_time(text: str) -> float:

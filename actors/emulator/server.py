@@ -60,7 +60,10 @@ class Emulator:
     ``rest_block_seconds``, ``maker_fee_rate``, ``taker_fee_rate``, ``market_warnings``,
     ``delisting_dates``, ...).
     The default key pair (``emulator-access-key`` / ``emulator-secret-key``) is public and
-    only good for the emulator.
+    only good for the emulator. ``market`` replaces the simulator with another market of the
+    same interface, e.g. a :class:`~upbit_hub.actors.emulator.replay.ReplayMarket` playing a
+    recording; the markets served are then its ``markets`` (``markets``, ``rate``, ``seed``
+    and the warning options are not used for it).
     """
 
     def __init__(
@@ -78,19 +81,22 @@ class Emulator:
         binary_frames: bool = True,
         tick_ms: int = 10,
         balances: Mapping[str, Decimal] | None = None,
+        market: Any = None,
         **options: Any,
     ) -> None:
         if spelling not in ("java", "plain"):
             raise ValueError(f"spelling must be 'java' or 'plain', not {spelling!r}")
         if tick_ms < 1:
             raise ValueError("tick_ms must be >= 1")
+        if market is not None:
+            markets = tuple(market.markets)
         self.config = EmulatorConfig(
             host=host, port=port, markets=tuple(markets), rate=rate, seed=seed,
             access_key=access_key, secret_key=secret_key, balances=balances,
             idle_timeout=idle_timeout, spelling=spelling, binary_frames=binary_frames,
             tick_ms=tick_ms, **options,
         )
-        self.market = MarketSimulator(
+        self.market = market if market is not None else MarketSimulator(
             tuple(markets), seed=seed, rate=rate, warnings=self.config.market_warnings,
             delisting_dates=self.config.delisting_dates,
         )
