@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 _COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("upbit_hub.actors.run_cmd", "start the hub and the configured components"),
     "emulate": ("upbit_hub.actors.emulator.cli", "serve the local Upbit emulator"),
+    "replay": ("upbit_hub.actors.emulator.replay_cmd", "serve a recording through the emulator"),
     "plugins": ("upbit_hub.plugins.list_cmd", "list discovered plugins and their status"),
     "check-config": ("upbit_hub.config.check_cmd", "validate a settings file"),
     "halt": ("upbit_hub.actors.trading.halt_cmd", "the kill switch: deny and cancel orders"),
