@@ -10,7 +10,8 @@ ONE ``key=value ...`` line:
 ``fullmarket_cpu_pct``, ``bandwidth_simple_deflate_pct`` (wire bytes of SIMPLE+deflate as % of
 DEFAULT uncompressed), ``decode_<kind>_<fmt>`` (decode / json.loads events/s),
 ``mem_per_component_kib``, ``mem_ratio``, ``recv_b_a``, ``recv_c_a``, ``backtest_ratio``
-(backtest events/s with a trivial strategy / a bare ``read_recording`` loop), ``failed``.
+(backtest events/s with a trivial strategy / a bare ``read_recording`` loop),
+``bridge_cpu_us`` (NATS bridge CPU per event), ``bridge_p99_ms_batch``, ``failed``.
 
 Usage: ``python bench/run.py [--quick | --smoke] [--only e2e,latency,...]``. ``--quick`` is
 passed through to every script (the whole quick run takes under two minutes on 2 cores);
@@ -44,6 +45,7 @@ BENCHMARKS: dict[str, tuple[str, bool]] = {
     "memory": ("bench_memory.py", True),
     "orders": ("bench_orders.py", True),
     "backtest": ("bench_backtest.py", True),
+    "bridge": ("bench_bridge.py", True),
 }
 
 Row = tuple[str, str, Any, Any, Any, str, str]
@@ -146,10 +148,21 @@ def rows_backtest(kv: dict[str, str]) -> list[Row]:
              _f(kv, "bare_eps"), ratio, ">= 0.5 of read_recording", _met(ratio, ">=", 0.5))]
 
 
+def rows_bridge(kv: dict[str, str]) -> list[Row]:
+    cpu, on, off = (_f(kv, k) for k in ("bridge_cpu_us", "lat_p99_ms_batch",
+                                        "lat_p99_ms_nobatch"))  # fmt: skip
+    return [("bridge", "NATS bridge CPU us/event", cpu, _f(kv, "inproc_cpu_us"),
+             _f(kv, "bridge_cpu_ratio"), "<= 50 us", _met(cpu, "<", 50.0)),
+            ("bridge", "receipt->remote p99 ms, 5 ms batching", on, "", "", "<= 15",
+             _met(on, "<", 15.0)),
+            ("bridge", "receipt->remote p99 ms, no batching", off, "", "", "<= 5",
+             _met(off, "<", 5.0))]
+
+
 ROWS: dict[str, Callable[[dict[str, str]], list[Row]]] = {
     "decode": rows_decode, "recv": rows_recv, "bandwidth": rows_bandwidth, "e2e": rows_e2e,
     "latency": rows_latency, "fullmarket": rows_fullmarket, "memory": rows_memory,
-    "orders": rows_orders, "backtest": rows_backtest,
+    "orders": rows_orders, "backtest": rows_backtest, "bridge": rows_bridge,
 }
 
 
@@ -185,6 +198,9 @@ def final_keys(results: dict[str, dict[str, str]], failed: list[str]) -> dict[st
         out["recv_c_a"] = _f(rcv, "ratio_c_a")
     if g.get("backtest"):
         out["backtest_ratio"] = _f(g["backtest"], "backtest_ratio")
+    if g.get("bridge"):
+        out["bridge_cpu_us"] = _f(g["bridge"], "bridge_cpu_us")
+        out["bridge_p99_ms_batch"] = _f(g["bridge"], "lat_p99_ms_batch")
     out["failed"] = ",".join(failed) or "none"
     return out
 

@@ -22,6 +22,8 @@ CASES = {
     "bench_fullmarket.py": (["--smoke"], ["fullmarket_cpu_pct", "events_per_s", "stream_rate"]),
     "bench_memory.py": (["--smoke"], ["mem_per_component_kib", "mem_per_actor_kib"]),
     "bench_orders.py": (["--smoke"], ["submit_wait_p50_ms", "order_rate_fraction", "orders"]),
+    "bench_bridge.py": (["--smoke"], ["bridge_cpu_us", "inproc_cpu_us", "lat_p50_ms_batch",
+                                      "lat_p99_ms_batch", "lat_p99_ms_nobatch"]),
     "run.py": (["--smoke", "--only", "memory"], ["mem_per_component_kib", "mem_ratio"]),
 }
 

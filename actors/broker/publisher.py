@@ -208,8 +208,10 @@ class Publisher:
             if item.seq:
                 headers[codec.HDR_SEQ] = f"{self.epoch}.{item.seq}"
             try:
+                # no wait_stall: with it every publish yields to the loop (asyncio.wait_for),
+                # so nats-py's flusher would write each message with its own send()
                 fut = await js.publish_async(item.subject, codec.encode(item.ev),
-                                             headers=headers, wait_stall=self.publish_timeout_s)
+                                             headers=headers)
             except Exception as exc:
                 st.errors += 1
                 st.last_error = f"{type(exc).__name__}: {exc}"[:200]
