@@ -13,6 +13,7 @@ Config (``[components.params]``; unset connection fields come from ``[bridge]``)
     max_age_s = 86400                   # retention (0 = unlimited)
     max_bytes = 1073741824              # retention (-1 = unlimited)
     batch_wait_ms = 5                   # hybrid batching wait (0 = publish at once)
+    orders = false                      # true: serve remote components' orders
     # tls_ca_file / tls_cert_file / tls_key_file, and secrets by variable NAME only:
     # creds_file_env / user_env / password_env / token_env
 
@@ -58,7 +59,7 @@ EnvVarName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 _CONNECTION = ("servers", "stream", "tls_ca_file", "tls_cert_file", "tls_key_file",
                "creds_file_env", "user_env", "password_env", "token_env", "account",
                "connect_timeout_s", "max_age_s", "max_bytes", "batch_wait_ms", "spill_size",
-               "publish_timeout_s")  # fmt: skip
+               "publish_timeout_s", "orders")  # fmt: skip
 
 
 class NatsBridgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -85,6 +86,7 @@ class NatsBridgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     password_env: EnvVarName | None = None
     token_env: EnvVarName | None = None
     account: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+    orders: bool | None = None  # serve remote components' orders (needs the hub's keys)
 
     def __post_init__(self) -> None:
         from upbit_hub.config.settings import check_url
