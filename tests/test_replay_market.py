@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from upbit_hub.actors.backtest.recording import RecordingError, read_timed
+from upbit_hub.actors.emulator.quotation import QuotationError
 from upbit_hub.actors.emulator.replay import ReplayMarket
 
 RECORDING = Path(__file__).parent / "data" / "replay" / "sim_3s.jsonl"
@@ -80,6 +81,10 @@ def test_the_end_is_logged_once_and_the_last_state_stays(caplog):
 
 def test_rest_views_answer_from_what_was_replayed_so_far():
     market = ReplayMarket([RECORDING])
+    with pytest.raises(KeyError) as early:  # REST: 404, as for a market Upbit does not list
+        market.ticker_rest("KRW-BTC")
+    assert isinstance(early.value, QuotationError) and early.value.status == 404
+    assert market.orderbook_rest("KRW-BTC")["orderbook_units"] == []
     trades = [ev for _ts, ev in read_timed(RECORDING) if ev.type == "trade"
               and ev.code == "KRW-BTC"]  # fmt: skip
     assert market.trades("KRW-BTC", 500) == []

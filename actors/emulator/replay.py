@@ -43,13 +43,26 @@ from upbit_hub.actors.backtest.books import LatestBooks
 from upbit_hub.actors.backtest.recording import PRIVATE_TYPES, RecordingError, merged, scan
 from upbit_hub.actors.emulator.market_catalog import market_info
 from upbit_hub.actors.emulator.market_catalog import supported_levels as _catalog_levels
+from upbit_hub.actors.emulator.quotation import MSG_NOT_FOUND, QuotationError
 from upbit_hub.actors.emulator.replay_state import MINUTE_UNITS, ReplayState
 
-__all__ = ["ReplayMarket", "event_dict"]
+__all__ = ["NotReplayedYet", "ReplayMarket", "event_dict"]
 
 log = logging.getLogger(__name__)
 
 _ZERO: Final = Decimal(0)
+
+
+class NotReplayedYet(QuotationError, KeyError):
+    """A REST view of a recorded market asked before its first event of that kind: a KeyError
+    (the market interface) that the REST layer answers as Upbit's 404 ``Code not found``."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(404, 404, MSG_NOT_FOUND)
+        self.what = what
+
+    def __str__(self) -> str:
+        return self.what
 
 
 def event_dict(ev: Any) -> dict:
@@ -248,10 +261,10 @@ class ReplayMarket:
     def ticker_rest(self, code: str) -> dict:
         """REST ``/v1/ticker`` item from the latest replayed ticker (or, when the recording
         has no tickers, its latest trade). KeyError for an unknown code or before the first
-        ticker or trade. Runs in: the emulator loop thread."""
+        ticker or trade (:class:`NotReplayedYet`: REST 404). Runs in: the emulator loop thread."""
         item = self._get(code).ticker_rest()
         if item is None:
-            raise KeyError(f"no ticker of {code!r} replayed yet")
+            raise NotReplayedYet(f"no ticker of {code!r} replayed yet")
         return item
 
     def orderbook_rest(self, code: str, count: int = 30, level: int = 0) -> dict | None:
