@@ -4,6 +4,7 @@ file for a missing or empty recording or a bad --speed."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import signal
@@ -69,6 +70,26 @@ def test_the_url_comes_first_then_the_exports_and_the_recording_is_served(replay
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(15) == 0
     assert "replay finished: 353 events" in proc.stderr.read()
+
+
+def test_wait_for_subscriber_holds_the_clock_until_a_public_subscription(replay_cmd):
+    from upbit_hub.actors.emulator.ws_client import WsProbe
+
+    proc, url, _env = replay_cmd(str(RECORDING), "--speed", "20x", "--wait-for-subscriber")
+    ticks = f"{url}/v1/trades/ticks"
+    assert requests.get(ticks, params={"market": "KRW-BTC"}, timeout=5).json() == []
+    probe = WsProbe.connect(url.replace("http://", "ws://") + "/websocket/v1")
+    try:
+        probe.send_json([{"ticket": "t"}, {"type": "trade", "codes": ["KRW-BTC"]}])
+        first = probe.recv_json(timeout=10)  # nothing replayed before it: no snapshot
+        assert first["stream_type"] == "REALTIME"
+        assert first["sequential_id"] == json.loads(
+            next(line for line in RECORDING.read_text().splitlines()
+                 if '"type":"trade","code":"KRW-BTC"' in line))["sequential_id"]
+    finally:
+        probe.close()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(15) == 0
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

@@ -2,7 +2,7 @@
 
 ::
 
-    upbit-hub replay FILE [FILE...] [--speed 1x|Nx] [--port P] [--host H]
+    upbit-hub replay FILE [FILE...] [--speed 1x|Nx] [--port P] [--host H] [--wait-for-subscriber]
 
 Each FILE is a recorder plugin recording (with its rotated backups ``FILE.1``...); several
 are merged by the time their events were received. The emulator then serves exactly the
@@ -12,8 +12,10 @@ subscribe, then REALTIME, in the format they ask), and REST quotation answers fr
 been replayed so far, so the hub's gap-fill backfills a dropped socket's trades from the
 recording. Fault control (``/_emulator/...``) and the private endpoints work as with
 ``upbit-hub emulate`` (the account is the emulator's simulated one, matching against the
-replayed books). The clock starts when the server is up; at the end of the recording the
-server stays up with the last state and logs ``replay finished: N events``.
+replayed books). The clock starts when the server is up (with ``--wait-for-subscriber``: at
+the first public WebSocket subscription, so a hub started afterwards sees the recording from
+its first event); at the end of the recording the server stays up with the last state and
+logs ``replay finished: N events``.
 
 Output as ``upbit-hub emulate``: the FIRST line printed is the base URL, then the ``export``
 lines (see :func:`~upbit_hub.actors.emulator.cli.environment_lines`). Exit status 0 on
@@ -30,6 +32,7 @@ import logging
 import signal
 import sys
 import threading
+from typing import Any
 
 from upbit_hub.actors.cli_args import log_level, port, positive_float, replay_speed
 
@@ -54,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="API secret key (default: the public emulator secret)")
     parser.add_argument("--idle-timeout", type=positive_float, default=60.0,
                         help="drop sockets silent both ways for this long (default 60 s)")
+    parser.add_argument("--wait-for-subscriber", action="store_true",
+                        help="start the replay clock at the first public WebSocket "
+                             "subscription instead of at once")
     parser.add_argument("--log-level", type=log_level, default="INFO",
                         help="DEBUG, INFO, WARNING, ERROR or CRITICAL, any case (default INFO)")
 
@@ -89,16 +95,36 @@ def main(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         log.info("replaying %d events of %s (%s) at %gx", market.total, ", ".join(market.markets),
                  market.names, market.speed)
-        market.play()
-        _wait_for_signal()
+        done = threading.Event()
+        if args.wait_for_subscriber:
+            threading.Thread(target=_play_when_subscribed, args=(emu, market, done),
+                             name="replay-wait-for-subscriber", daemon=True).start()
+        else:
+            market.play()
+        _wait_for_signal(done)
     finally:
         emu.stop()
     return 0
 
 
-def _wait_for_signal() -> None:
-    """Block until SIGINT or SIGTERM (handlers restored after). Runs in: the main thread."""
-    done = threading.Event()
+def _play_when_subscribed(emu: Any, market: Any, done: threading.Event) -> None:
+    """Poll the open sockets until one has a public subscription, then start the replay
+    clock. Runs in: its own daemon thread (``emu.connections()`` hops onto the loop)."""
+    while not done.wait(0.05):
+        try:
+            subscribed = any(c.endpoint == "public" and c.subscriptions
+                             for c in emu.connections())  # fmt: skip
+        except (RuntimeError, TimeoutError):  # the emulator stopped
+            return
+        if subscribed:
+            log.info("first subscriber: replay clock started")
+            market.play()
+            return
+
+
+def _wait_for_signal(done: threading.Event) -> None:
+    """Block until SIGINT or SIGTERM (handlers restored after); sets ``done``.
+    Runs in: the main thread."""
 
     def _on_signal(signum: int, _frame: object) -> None:
         log.info("signal %s: stopping", signum)
