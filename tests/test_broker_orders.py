@@ -66,7 +66,7 @@ def posts(emu, client_id: str) -> list:
 
 
 def test_remote_order_reaches_the_emulator_exactly_once_across_a_broker_restart(
-        make_emulator, make_hub, nats_server, tmp_path):
+        make_emulator, make_hub, nats_server, tmp_path, eventually):
     emu = make_emulator(rate=100)
     hub = make_hub(emu, environ=KEYS, trading_journal_path=str(tmp_path / "journal.jsonl"))
     bhost = ComponentHost(hub)
@@ -91,13 +91,16 @@ def test_remote_order_reaches_the_emulator_exactly_once_across_a_broker_restart(
 
         nats_server.kill()
         second = t.ctx.buy_limit("KRW-BTC", far, Decimal("0.0001"))  # made while it is down
+        gateway = remote.order_gateway()
+        # stay down until the call was resent at least once: after the restart the buffered
+        # first attempt and the resend both reach the hub, which must place it once
+        eventually(lambda: gateway.retries >= 1, timeout=10)
         nats_server.start()
         assert t.wait_state(second.client_id, "wait")
         assert second.uuid and second.is_open
         held = emu.call(lambda core: core.exchange.get_order(identifier=second.client_id))
         assert held.state == "wait"
         assert len(posts(emu, second.client_id)) == 1, "placed more than once"
-        assert remote.order_gateway().retries >= 1  # it was resent across the outage
 
         t.ctx.cancel_all()
         assert t.wait_state(first.client_id, "cancel") and t.wait_state(second.client_id,
