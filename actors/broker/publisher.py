@@ -7,12 +7,15 @@ wakes the loop once per burst. It never blocks and never touches the network.
 
 The pump (loop thread) waits ``batch_wait_s`` after a wake-up (0 = no wait), drains the
 buffer, publishes the burst with ``Nats-Msg-Id`` headers, then awaits the ack of the LAST
-one under a deadline (``publish_timeout_s``; nats-py's futures never time out by
-themselves). What is not acknowledged by then (the server died, the link dropped) goes back
-to the front of the buffer, in order, and is published again once the client has
-reconnected: the server de-duplicates by message id, and the remote consumer puts a late
-trade back in order by ``Upbit-Hub-Seq``. While the client is disconnected nothing is
-published: events wait in the spill buffer.
+one under a deadline (``publish_timeout_s``). Acks come to one reply inbox of its own (a
+wildcard subscription, each ack parsed just enough: error, no responders, duplicate), which
+costs about a third less CPU than nats-py's ``publish_async`` (a future, a NUID and a full
+JSON parse per message, and futures that never time out by themselves). What is not
+acknowledged by then (the server died, the link dropped) goes back to the front of the
+buffer, in order, and is published again once the client has reconnected: the server de-
+duplicates by message id, and the remote consumer puts a late trade back in order by
+``Upbit-Hub-Seq``. While the client is disconnected nothing is published: events wait in the
+spill buffer.
 
 When the spill buffer is full an event is dropped and counted, and a visible gap marker
 (:class:`~upbit_hub.actors.broker.codec.GapMarker`) goes out on that event's subject before
@@ -36,7 +39,8 @@ from . import codec
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 1000  # publishes in flight at once (nats-py allows 4000 pending)
+MAX_BATCH = 1000  # publishes in flight at once
+_OK, _DUPLICATE, _ERROR = "ok", "duplicate", "error"  # ack results
 
 
 @dataclass(slots=True)
@@ -102,6 +106,10 @@ class Publisher:
         self._task: asyncio.Task[None] | None = None
         self._idle: asyncio.Event | None = None
         self._closing = False
+        self._ack_prefix = ""
+        self._ack_sub: Any = None
+        self._waiting: dict[str, list[Any]] = {}  # reply token -> [item, result, future]
+        self._token = 0
 
     # -- reader threads --------------------------------------------------------------------
 
@@ -149,6 +157,8 @@ class Publisher:
     async def start(self, nc: Any, js: Any) -> None:
         """Begin pumping with client ``nc`` and its JetStream context ``js``."""
         self._nc, self._js = nc, js
+        self._ack_prefix = nc.new_inbox()
+        self._ack_sub = await nc.subscribe(self._ack_prefix + ".*", cb=self._on_ack)
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -193,56 +203,80 @@ class Publisher:
                 raise RuntimeError("the NATS client is closed")
             await asyncio.sleep(0.05)
 
+    async def _on_ack(self, msg: Any) -> None:
+        """A JetStream publish ack (or error) on our reply inbox. Parsed just enough: an
+        error answer, a no-responders status, or the ``duplicate`` flag."""
+        rec = self._waiting.pop(msg.subject[len(self._ack_prefix) + 1:], None)
+        if rec is None:
+            return  # the ack of a publish we already gave up on (it will be de-duplicated)
+        data = msg.data
+        status = msg.headers.get("Status") if msg.headers else None
+        if status == "503" or b'"error"' in data:
+            rec[1] = _ERROR
+            self.stats.last_error = (f"no JetStream stream answers {rec[0].subject}"
+                                     if status == "503" else data[:200].decode(errors="replace"))
+        else:
+            rec[1] = _DUPLICATE if b'"duplicate":true' in data else _OK
+        fut = rec[2]
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
     async def _send(self, batch: list[Item]) -> None:
         """Publish ``batch`` and await the last ack; requeue what was not acknowledged."""
         st = self.stats
-        js = self._js
+        nc = self._nc
+        epoch = self.epoch
+        prefix = self._ack_prefix
+        waiting = self._waiting
         await self._wait_connected()
-        inflight: list[tuple[Item, asyncio.Future[Any]]] = []
+        sent: list[list[Any]] = []
         unsent: list[Item] = []
+        last_fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         for i, item in enumerate(batch):
-            if not self._nc.is_connected:
+            if not nc.is_connected:
                 unsent = batch[i:]
                 break
             headers = {codec.MSG_ID: item.msg_id, codec.HDR_TS: str(item.recv_ns)}
             if item.seq:
-                headers[codec.HDR_SEQ] = f"{self.epoch}.{item.seq}"
+                headers[codec.HDR_SEQ] = f"{epoch}.{item.seq}"
+            self._token += 1
+            token = str(self._token)
+            rec: list[Any] = [item, None, last_fut if i == len(batch) - 1 else None]
+            waiting[token] = rec
             try:
-                # no wait_stall: with it every publish yields to the loop (asyncio.wait_for),
-                # so nats-py's flusher would write each message with its own send()
-                fut = await js.publish_async(item.subject, codec.encode(item.ev),
-                                             headers=headers)
+                await nc.publish(item.subject, codec.encode(item.ev), reply=f"{prefix}.{token}",
+                                 headers=headers)  # fmt: skip
             except Exception as exc:
+                waiting.pop(token, None)
                 st.errors += 1
                 st.last_error = f"{type(exc).__name__}: {exc}"[:200]
                 unsent = batch[i:]
                 break
             st.published += 1
-            inflight.append((item, fut))
+            sent.append(rec)
         st.batches += 1
-        st.inflight = len(inflight)
+        st.inflight = len(sent)
         failed: list[Item] = []
-        if inflight:
-            futs = [f for _, f in inflight]
-            try:
-                await asyncio.wait_for(asyncio.shield(futs[-1]), self.publish_timeout_s)
-            except Exception:
-                pass  # judged one by one below
-            await asyncio.wait(futs, timeout=0.05)
-            for item, fut in inflight:
-                if fut.done() and not fut.cancelled() and fut.exception() is None:
+        if sent:
+            if sent[-1][2] is None:  # the batch was cut short: wait for the last one sent
+                sent[-1][2] = last_fut
+            # the acks come in publish order: once the last one is in, the others are too
+            await asyncio.wait((last_fut,), timeout=self.publish_timeout_s)
+            if any(rec[1] is None for rec in sent):
+                await asyncio.sleep(0.01)
+            for item, result, _ in sent:
+                if result is _OK or result is _DUPLICATE:
                     st.acked += 1
-                    if fut.result().duplicate and not item.resent:
+                    if result is _DUPLICATE and not item.resent:
                         st.duplicates += 1
                     continue
-                if not fut.done():
+                if result is None:
                     st.timeouts += 1
-                    fut.cancel()
                 else:
-                    exc = fut.exception() if not fut.cancelled() else None
                     st.errors += 1
-                    st.last_error = f"{type(exc).__name__}: {exc}"[:200] if exc else "cancelled"
                 failed.append(item)
+            for token in [t for t, rec in waiting.items() if rec[1] is None]:
+                waiting.pop(token, None)  # given up: a late ack is ignored
         st.inflight = 0
         again = failed + unsent
         if again:

@@ -138,6 +138,7 @@ class NatsBridge(Component):
         self._nc: Any = None
         self._last: tuple[float, dict[str, Any]] | None = None
         self._rates: dict[str, float] = {}
+        self._accepting = True
 
     def on_start(self, ctx: Context) -> None:
         """Connect, create/check the stream, tap the inbox, subscribe. Raises a
@@ -200,8 +201,9 @@ class NatsBridge(Component):
         def put(ev: Any) -> bool:
             if ev.type == "call":
                 return original(ev)
-            inbox.received += 1
-            offer(ev)
+            if self._accepting:  # until on_stop: then the subscriptions are being removed
+                inbox.received += 1
+                offer(ev)
             return False
 
         inbox.put = put
@@ -211,6 +213,7 @@ class NatsBridge(Component):
 
     def on_stop(self) -> None:
         """Publish what is buffered (briefly), then close the client and the loop thread."""
+        self._accepting = False
         self._teardown(1.5)
 
     def _teardown(self, flush_s: float) -> None:
