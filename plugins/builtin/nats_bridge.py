@@ -38,6 +38,7 @@ status view's thread.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from typing import Annotated, Any, Literal
@@ -231,8 +232,12 @@ class NatsBridge(Component):
 
     async def _close(self, flush_s: float) -> None:
         if self.publisher is not None:
+            deadline = time.monotonic() + flush_s
+            while self._nc is not None and not self._nc.is_connected and \
+                    time.monotonic() < deadline:  # fmt: skip
+                await asyncio.sleep(0.02)  # a reconnect under way: let it publish the rest
             if self._nc is not None and self._nc.is_connected:
-                await self.publisher.flush(flush_s)
+                await self.publisher.flush(max(0.1, deadline - time.monotonic()))
             await self.publisher.close()
         if self._nc is not None:
             self.link.closing = True
