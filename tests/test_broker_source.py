@@ -173,3 +173,33 @@ def test_malformed_message_is_counted_skipped_and_the_source_goes_on(
         host.stop()
         remote.stop()
         bhost.stop()
+
+
+def test_spill_overflow_is_a_visible_gap_at_the_remote(make_emulator, make_hub, nats_server,
+                                                       eventually):
+    emu = make_emulator(rate=300, markets=MARKETS)
+    hub = make_hub(emu)
+    host = ComponentHost(hub)
+    cfg = NatsBridgeConfig(servers=[nats_server.url], types=["trade"], symbols=MARKETS,
+                           spill_size=5, publish_timeout_s=0.5)
+    assert host.start_component("bridge", NatsBridge, cfg, "nats-bridge").state == "running"
+    bridge = host.component("bridge")
+    remote, rhost, tape = start_remote(nats_server.url)
+    try:
+        assert tape.wait(10)
+        nats_server.kill()
+        eventually(lambda: bridge.stats()["dropped"] >= 10, timeout=10)
+        nats_server.start()
+        eventually(lambda: remote.source_status()["tape"]["gaps"] >= 1, timeout=15)
+        n = len(tape.trades)
+        assert tape.wait(n + 10)  # and the feed goes on after the gap
+        host.stop()  # nothing more is dropped once the bridge stops
+        dropped = bridge.stats()["dropped"]
+        eventually(lambda: remote.source_status()["tape"]["lost"] == dropped, timeout=10)
+        assert bridge.stats()["gap_markers"] >= 1
+    finally:
+        rhost.stop()
+        remote.stop()
+        host.stop()
+    ids = [e.sequential_id for e in tape.trades]
+    assert len(ids) == len(set(ids))

@@ -294,6 +294,11 @@ class Publisher:
     async def flush(self, timeout: float) -> bool:
         """Wait until the buffer is empty and nothing is in flight (at most ``timeout``)."""
         deadline = time.monotonic() + timeout
+        with self._lock:
+            if self._lost:  # losses not yet followed by an event: mark them now
+                self._flush_lost_locked(time.time_ns())
+                self._scheduled = True
+                self._kick()
         while time.monotonic() < deadline:
             with self._lock:
                 empty = not self._spill
