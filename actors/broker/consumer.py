@@ -154,6 +154,11 @@ class RemoteConsumer:
                 pass
         if not subjects:
             return
+        if src.account == "default" and any(".account." in x for x in subjects):
+            log.warning("remote component %s: private events are read under account "
+                        "'default': set [source] account to the label the hub's bridge logs "
+                        "at start (it defaults to a hash of the access key)",
+                        self.component_id)  # fmt: skip
         info = None
         try:
             info = await js.consumer_info(src.stream, self.name)

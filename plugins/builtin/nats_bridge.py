@@ -181,9 +181,10 @@ class NatsBridge(Component):
             ctx.subscribe_my_order(params.symbols or None, handler=handler)
         if "myAsset" in types:
             ctx.subscribe_my_asset(handler=handler)
-        ctx.logger.info("bridging %s of %s to %s stream %s (batching %gms)",
+        ctx.logger.info("bridging %s of %s to %s stream %s (batching %gms, account %s)",
                         ",".join(params.types), ",".join(params.symbols),
-                        ",".join(cfg.servers), cfg.stream, cfg.batch_wait_ms)  # fmt: skip
+                        ",".join(cfg.servers), cfg.stream, cfg.batch_wait_ms,
+                        self.account)  # fmt: skip
 
     async def _start(self, cfg: Any, spec: StreamSpec, environ: Any, cid: str) -> None:
         self._nc = await connect(cfg, environ, self.link, f"upbit-hub-bridge-{cid}")
