@@ -67,8 +67,8 @@ class Tape(Component):
 
 def remote_settings(url: str, **source) -> Settings:
     s = Settings()
-    src = msgspec.structs.replace(s.source, enabled=True, servers=[url], deliver="all",
-                                  ack_wait_s=2.0, reorder_wait_s=1.0, **source)
+    opts = {"deliver": "all", "ack_wait_s": 2.0, "reorder_wait_s": 1.0, **source}
+    src = msgspec.structs.replace(s.source, enabled=True, servers=[url], **opts)
     return msgspec.structs.replace(s, source=src, hub=msgspec.structs.replace(s.hub,
                                    coalesce_ms=20))  # fmt: skip
 
@@ -203,3 +203,34 @@ def test_spill_overflow_is_a_visible_gap_at_the_remote(make_emulator, make_hub, 
         host.stop()
     ids = [e.sequential_id for e in tape.trades]
     assert len(ids) == len(set(ids))
+
+
+def test_deliver_new_with_a_rebind_before_any_event_does_not_replay_the_stream(
+        make_emulator, make_hub, nats_server, eventually):
+    emu = make_emulator(rate=300, markets=MARKETS)
+    truth = record_trades(emu)
+    hub = make_hub(emu)
+    bhost, bridge = start_bridge(hub, nats_server.url)
+    eventually(lambda: bridge.stats()["acked"] >= 60, timeout=10)  # history in the stream
+    before = {sid for _, sid in list(truth)}
+    remote = RemoteHub(remote_settings(nats_server.url, deliver="new")).start()
+    host = ComponentHost(remote)
+
+    class Late(Tape):
+        def on_start(self, ctx) -> None:  # two subscriptions, apart: two binds
+            ctx.subscribe_trade(MARKETS)
+            ctx.call_later(0.3, lambda: ctx.subscribe_ticker(MARKETS))
+
+    try:
+        assert host.start_component("tape", Late, None, "tape").state == "running"
+        tape = host.component("tape")
+        eventually(lambda: remote.source_status()["tape"]["rebinds"] >= 1, timeout=10)
+        n = len(tape.trades)
+        assert tape.wait(n + 20)
+    finally:
+        host.stop()
+        remote.stop()
+        bhost.stop()
+    old = {e.sequential_id for e in tape.trades} & before
+    # "new": only what was in flight when the consumer was made, never the stored history
+    assert len(before) >= 20 and len(old) <= 5, (len(before), len(old))

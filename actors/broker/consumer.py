@@ -81,6 +81,7 @@ class RemoteConsumer:
         self.expected_cseq = 1
         self.last_sseq = 0
         self.redeliver_upto = 0
+        self._floor: int | None = None
         self._lock = threading.Lock()
         self._inflight: dict[int, str] = {}  # stream seq -> reply subject to ack
         self._seq_of: dict[int, int] = {}  # id(event) -> stream seq (while in the inbox)
@@ -171,6 +172,8 @@ class RemoteConsumer:
             start = min(waiting)
         elif self.last_sseq:
             start = self.last_sseq + 1
+        elif self._floor is not None:  # bound before in this process, nothing received yet
+            start = self._floor + 1
         elif info is not None:
             start = info.ack_floor.stream_seq + 1
             if self.first_bind:
@@ -202,7 +205,10 @@ class RemoteConsumer:
             cfg.deliver_policy, cfg.opt_start_seq = DeliverPolicy.BY_START_SEQUENCE, start
         else:
             cfg.deliver_policy = DeliverPolicy.ALL if src.deliver == "all" else DeliverPolicy.NEW
-        await js.add_consumer(src.stream, cfg)
+        created = await js.add_consumer(src.stream, cfg)
+        # where this consumer starts (for NEW: the stream's last sequence at creation), so a
+        # rebind before anything arrived does not fall back to the ack floor (0)
+        self._floor = created.delivered.stream_seq if created.delivered else (start or 1) - 1
         if not self.first_bind:
             self.stats["rebinds"] += 1
         self.first_bind = False
