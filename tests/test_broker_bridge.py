@@ -141,3 +141,16 @@ def test_incompatible_stream_is_a_clear_error(make_emulator, make_hub, nats_serv
 def test_bad_params_are_rejected(bad):
     with pytest.raises((msgspec.ValidationError, ValueError)):
         msgspec.convert({"symbols": MARKETS, **bad}, NatsBridgeConfig)
+
+
+def test_all_markets_bridges_every_listed_market(make_emulator, make_hub, nats_server,
+                                                 eventually):
+    emu = make_emulator(rate=300, markets=MARKETS)
+    hub = make_hub(emu)
+    host, report = start_bridge(hub, nats_server.url, symbols=[], all_markets=True)
+    assert report.state == "running", report.error
+    bridge = host.component("bridge")
+    eventually(lambda: bridge.stats()["acked"] >= 40, timeout=15)
+    host.stop()
+    subjects = {subject for subject, _, _ in stored(nats_server.url)}
+    assert subjects == {f"upbit.trade.{m}" for m in MARKETS}

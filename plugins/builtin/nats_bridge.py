@@ -8,7 +8,7 @@ Config (``[components.params]``; unset connection fields come from ``[bridge]``)
     [components.params]
     servers = ["nats://127.0.0.1:4222"]
     types = ["ticker", "trade"]         # ticker trade orderbook candle myOrder myAsset
-    symbols = ["KRW-BTC", "KRW-ETH"]
+    symbols = ["KRW-BTC", "KRW-ETH"]   # or all_markets = true: every market Upbit lists
     stream = "UPBIT"                    # created at start, or checked if it exists
     max_age_s = 86400                   # retention (0 = unlimited)
     max_bytes = 1073741824              # retention (-1 = unlimited)
@@ -88,6 +88,7 @@ class NatsBridgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     token_env: EnvVarName | None = None
     account: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]+$")] | None = None
     orders: bool | None = None  # serve remote components' orders (needs the hub's keys)
+    all_markets: bool = False  # every market Upbit lists (symbols is then ignored)
 
     def __post_init__(self) -> None:
         from upbit_hub.config.settings import check_url
@@ -97,8 +98,9 @@ class NatsBridgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
             if why:
                 raise ValueError(f"servers: {url!r} {why}")
         market = {"ticker", "trade", "orderbook", "candle"}
-        if market & set(self.types) and not self.symbols:
-            raise ValueError("symbols: name at least one market for the market types")
+        if market & set(self.types) and not self.symbols and not self.all_markets:
+            raise ValueError("symbols: name at least one market for the market types (or "
+                             "all_markets = true)")
 
 
 def effective_settings(params: NatsBridgeConfig | None, bridge: Any) -> Any:
@@ -147,6 +149,7 @@ class NatsBridge(Component):
         params: NatsBridgeConfig = self.config
         hub = ctx.proxy.hub
         cfg = effective_settings(params, getattr(hub.settings, "bridge", None))
+        symbols = self._symbols(params, hub)
         self.account = account_label(cfg, hub)
         self.loop = LoopThread(f"upbit-hub-nats-{ctx.id}").start()
         spec = StreamSpec(cfg.stream, cfg.max_age_s, cfg.max_bytes)
@@ -169,22 +172,40 @@ class NatsBridge(Component):
         types = set(params.types)
         handler = self._never
         if "ticker" in types:
-            ctx.subscribe_ticker(params.symbols, handler=handler)
+            ctx.subscribe_ticker(symbols, handler=handler)
         if "trade" in types:
-            ctx.subscribe_trade(params.symbols, handler=handler)
+            ctx.subscribe_trade(symbols, handler=handler)
         if "orderbook" in types:
-            ctx.subscribe_orderbook(params.symbols, handler=handler)
+            ctx.subscribe_orderbook(symbols, handler=handler)
         if "candle" in types:
-            ctx.subscribe_candle(params.symbols, interval=params.candle_interval,
+            ctx.subscribe_candle(symbols, interval=params.candle_interval,
                                  handler=handler)  # fmt: skip
         if "myOrder" in types:
-            ctx.subscribe_my_order(params.symbols or None, handler=handler)
+            ctx.subscribe_my_order(None if params.all_markets else (symbols or None),
+                                   handler=handler)  # fmt: skip
         if "myAsset" in types:
             ctx.subscribe_my_asset(handler=handler)
         ctx.logger.info("bridging %s of %s to %s stream %s (batching %gms, account %s)",
-                        ",".join(params.types), ",".join(params.symbols),
+                        ",".join(params.types),
+                        f"{len(symbols)} markets" if params.all_markets else ",".join(symbols),
                         ",".join(cfg.servers), cfg.stream, cfg.batch_wait_ms,
                         self.account)  # fmt: skip
+
+    @staticmethod
+    def _symbols(params: NatsBridgeConfig, hub: Any) -> list[str]:
+        """``symbols``, or with ``all_markets`` every market the hub's catalogue lists."""
+        if not params.all_markets:
+            return list(params.symbols)
+        markets = getattr(hub, "markets", None)
+        if markets is not None and not markets.loaded:
+            markets.first_attempt.wait(10.0)
+        codes = sorted(markets.codes) if markets is not None else []
+        if not codes:
+            from upbit_hub.actors.protocol.errors import BrokerConfigError
+
+            raise BrokerConfigError("all_markets: the hub could not load Upbit's market list; "
+                                    "name the markets in symbols instead")
+        return codes
 
     async def _start(self, cfg: Any, spec: StreamSpec, environ: Any, cid: str) -> None:
         self._nc = await connect(cfg, environ, self.link, f"upbit-hub-bridge-{cid}")
