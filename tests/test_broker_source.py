@@ -8,6 +8,7 @@ import asyncio
 import importlib.util
 import sys
 import threading
+import time
 from pathlib import Path
 
 import msgspec
@@ -234,3 +235,54 @@ def test_deliver_new_with_a_rebind_before_any_event_does_not_replay_the_stream(
     old = {e.sequential_id for e in tape.trades} & before
     # "new": only what was in flight when the consumer was made, never the stored history
     assert len(before) >= 20 and len(old) <= 5, (len(before), len(old))
+
+
+class SlowTape(Tape):
+    """A component slower than the feed (10 ms of work per trade): a backlog builds up."""
+
+    def on_trade(self, ev) -> None:
+        time.sleep(0.01)  # the component's own work, not a wait of the test
+        super().on_trade(ev)
+
+
+def test_handled_but_unacknowledged_events_come_once_more_first_and_are_counted(
+        make_emulator, make_hub, nats_server, eventually):
+    emu = make_emulator(rate=300, markets=MARKETS)
+    truth = record_trades(emu)
+    hub = make_hub(emu)
+    bhost, _bridge = start_bridge(hub, nats_server.url)
+    remote = RemoteHub(remote_settings(nats_server.url)).start()
+    host = ComponentHost(remote)
+    assert host.start_component("tape", SlowTape, None, "tape").state == "running"
+    slow = host.component("tape")
+    queued = lambda: host.reports()[0].queued  # noqa: E731
+    try:
+        eventually(lambda: queued() >= 20, timeout=15)  # a backlog in the inbox
+        nats_server.kill()  # from now on the acks of what it handles cannot leave
+        n = len(slow.trades)
+        assert slow.wait(n + 5)
+        host.stop()  # acks of the handled events are lost with the connection
+        remote.stop()
+        first = list(slow.trades)
+        nats_server.start()
+        remote, host, tape = start_remote(nats_server.url)
+        assert tape.wait(len(first) // 2 + 20)
+        stats = remote.source_status()["tape"]
+    finally:
+        host.stop()
+        remote.stop()
+        bhost.stop()
+    overlap_total = 0
+    for market in MARKETS:
+        a = [e.sequential_id for e in first if e.code == market]
+        b = [e.sequential_id for e in tape.trades if e.code == market]
+        overlap = 0
+        while overlap < len(b) and b[overlap] in set(a):
+            overlap += 1
+        assert b[:overlap] == a[len(a) - overlap:], "redelivered ones out of order"
+        assert not set(b[overlap:]) & set(a)
+        overlap_total += overlap
+    assert overlap_total >= 5, "the handled-but-unacknowledged trades should come again"
+    assert stats["redelivered"] >= overlap_total
+    check_against(truth, [*first, *[e for e in tape.trades
+                                   if e.sequential_id not in {f.sequential_id for f in first}]])
