@@ -1,13 +1,10 @@
 """A real ``nats-server -js`` for the broker tests (the pip-installed binary, never a mock).
 
-Test modules load this file with::
-
-    _bf = importlib.util.spec_from_file_location(...)   # see tests/test_broker_*.py
-
-and use the ``nats_server`` fixture (one server per test, on a free loopback port, with a
-file store in the test's tmp_path) or ``make_nats_server`` for several. A server can be
-SIGKILLed and started again on the same port and store; every server is stopped after the
-test.
+``tests/conftest.py`` loads this file once (as the module ``broker_fixtures``) and offers
+its fixtures to every test: the ``nats_server`` fixture (one server per test, on a free
+loopback port, with a file store in the test's tmp_path) or ``make_nats_server`` for
+several. A server can be SIGKILLed and started again on the same port and store; every
+server is stopped after the test.
 """
 
 from __future__ import annotations

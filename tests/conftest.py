@@ -9,6 +9,29 @@ from collections.abc import Callable, Iterator
 import pytest
 
 
+def _load_broker_fixtures() -> object:
+    """tests/broker_fixtures.py (tests are not a package: loaded by path, once, as the module
+    ``broker_fixtures``), so its NATS server fixtures serve every broker test module."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    mod = sys.modules.get("broker_fixtures")
+    if mod is None:
+        spec = importlib.util.spec_from_file_location(
+            "broker_fixtures", Path(__file__).with_name("broker_fixtures.py"))
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["broker_fixtures"] = mod
+        spec.loader.exec_module(mod)
+    return mod
+
+
+_broker = _load_broker_fixtures()
+nats_server = _broker.nats_server  # type: ignore[attr-defined]
+make_nats_server = _broker.make_nats_server  # type: ignore[attr-defined]
+
+
 def _eventually(pred: Callable[[], object], timeout: float = 5.0, interval: float = 0.01) -> object:
     deadline = time.monotonic() + timeout
     while True:

@@ -4,10 +4,7 @@ under which subjects and ids, and what it does with bad input."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 import threading
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -15,24 +12,6 @@ import pytest
 from upbit_hub.actors.protocol.errors import BrokerConfigError, BrokerConnectError
 from upbit_hub.plugins.builtin.nats_bridge import NatsBridge, NatsBridgeConfig
 from upbit_hub.plugins.sdk_host import ComponentHost
-
-
-def _load_fixtures():
-    """tests/broker_fixtures.py (tests are not a package: loaded by path, once)."""
-    mod = sys.modules.get("broker_fixtures")
-    if mod is None:
-        spec = importlib.util.spec_from_file_location(
-            "broker_fixtures", Path(__file__).with_name("broker_fixtures.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["broker_fixtures"] = mod
-        spec.loader.exec_module(mod)
-    return mod
-
-
-_bf = _load_fixtures()
-nats_server = _bf.nats_server
-make_nats_server = _bf.make_nats_server
-
 
 MARKETS = ["KRW-BTC", "KRW-ETH"]
 
@@ -107,7 +86,9 @@ def test_bridge_publishes_every_trade_once_with_msg_id(make_emulator, make_hub, 
 
 def test_unreachable_server_fails_the_bridge_clearly_and_the_hub_runs_on(
         make_emulator, make_hub, eventually):
-    free_port = _bf.free_port
+    import broker_fixtures  # loaded by conftest.py
+
+    free_port = broker_fixtures.free_port
 
     emu = make_emulator(markets=MARKETS)
     hub = make_hub(emu)

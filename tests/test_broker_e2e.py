@@ -7,7 +7,6 @@ socket drops (BACKFILL trades flow through the bridge)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import signal
@@ -20,22 +19,6 @@ from pathlib import Path
 from upbit_hub.plugins.builtin.nats_bridge import NatsBridge, NatsBridgeConfig
 from upbit_hub.plugins.builtin.recorder import read_recording
 from upbit_hub.plugins.sdk_host import ComponentHost
-
-
-def _load_fixtures():
-    mod = sys.modules.get("broker_fixtures")
-    if mod is None:
-        spec = importlib.util.spec_from_file_location(
-            "broker_fixtures", Path(__file__).with_name("broker_fixtures.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["broker_fixtures"] = mod
-        spec.loader.exec_module(mod)
-    return mod
-
-
-_bf = _load_fixtures()
-nats_server = _bf.nats_server
-make_nats_server = _bf.make_nats_server
 
 MARKETS = ["KRW-BTC", "KRW-ETH"]
 

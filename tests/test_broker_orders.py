@@ -4,11 +4,8 @@ client_id at the hub); the hub is the only holder of the keys."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import threading
 from decimal import Decimal
-from pathlib import Path
 
 import msgspec
 
@@ -18,22 +15,6 @@ from upbit_hub.config.settings import Settings
 from upbit_hub.plugins import Component
 from upbit_hub.plugins.builtin.nats_bridge import NatsBridge, NatsBridgeConfig
 from upbit_hub.plugins.sdk_host import ComponentHost
-
-
-def _load_fixtures():
-    mod = sys.modules.get("broker_fixtures")
-    if mod is None:
-        spec = importlib.util.spec_from_file_location(
-            "broker_fixtures", Path(__file__).with_name("broker_fixtures.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["broker_fixtures"] = mod
-        spec.loader.exec_module(mod)
-    return mod
-
-
-_bf = _load_fixtures()
-nats_server = _bf.nats_server
-make_nats_server = _bf.make_nats_server
 
 KEYS = {"UPBIT_ACCESS_KEY": DEFAULT_ACCESS_KEY, "UPBIT_SECRET_KEY": DEFAULT_SECRET_KEY}
 

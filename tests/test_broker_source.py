@@ -5,11 +5,8 @@ restarts resume after the last ack, gaps and malformed messages reported."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 import threading
 import time
-from pathlib import Path
 
 import msgspec
 
@@ -18,22 +15,6 @@ from upbit_hub.config.settings import Settings
 from upbit_hub.plugins.builtin.nats_bridge import NatsBridge, NatsBridgeConfig
 from upbit_hub.plugins.sdk import Component, Context
 from upbit_hub.plugins.sdk_host import ComponentHost
-
-
-def _load_fixtures():
-    mod = sys.modules.get("broker_fixtures")
-    if mod is None:
-        spec = importlib.util.spec_from_file_location(
-            "broker_fixtures", Path(__file__).with_name("broker_fixtures.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["broker_fixtures"] = mod
-        spec.loader.exec_module(mod)
-    return mod
-
-
-_bf = _load_fixtures()
-nats_server = _bf.nats_server
-make_nats_server = _bf.make_nats_server
 
 MARKETS = ["KRW-BTC", "KRW-ETH"]
 
