@@ -30,6 +30,7 @@ def _load_broker_fixtures() -> object:
 _broker = _load_broker_fixtures()
 nats_server = _broker.nats_server  # type: ignore[attr-defined]
 make_nats_server = _broker.make_nats_server  # type: ignore[attr-defined]
+tcp_proxy = _broker.tcp_proxy  # type: ignore[attr-defined]
 
 
 def _eventually(pred: Callable[[], object], timeout: float = 5.0, interval: float = 0.01) -> object:

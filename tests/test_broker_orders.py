@@ -91,3 +91,75 @@ def test_remote_order_reaches_the_emulator_exactly_once_across_a_broker_restart(
         rhost.stop()
         remote.stop()
         bhost.stop()
+
+
+def test_order_updates_made_while_a_remote_is_cut_off_reach_it_once_after_it_reconnects(
+        make_emulator, make_hub, nats_server, tcp_proxy, tmp_path, eventually):
+    """Updates travel over plain NATS: one made while the remote's link is down is never
+    delivered live, and must come from the hub's update log when the remote reconnects."""
+    emu = make_emulator(rate=100)
+    hub = make_hub(emu, environ=KEYS, trading_journal_path=str(tmp_path / "journal.jsonl"))
+    bhost = ComponentHost(hub)
+    cfg = NatsBridgeConfig(servers=[nats_server.url], types=["trade"], symbols=["KRW-BTC"],
+                           orders=True, account="acct")
+    assert bhost.start_component("bridge", NatsBridge, cfg, "nats-bridge").state == "running"
+    service = bhost.component("bridge").orders
+    proxy = tcp_proxy(nats_server.port)  # only the remote's link goes through it
+    s = Settings()
+    src = msgspec.structs.replace(s.source, enabled=True, servers=[proxy.url],
+                                  account="acct", order_timeout_s=1.0)
+    remote = RemoteHub(msgspec.structs.replace(s, source=src), environ={}).start()
+    rhost = ComponentHost(remote)
+    try:
+        assert rhost.start_component("trader", Trader).state == "running"
+        t = rhost.component("trader")
+        rows = emu.call(lambda core: core.market.book("KRW-BTC"))
+        far = max(r[1] for r in rows if r[1] > 0) - 1_000_000  # rests, never fills
+        first = t.ctx.buy_limit("KRW-BTC", far, Decimal("0.0001"))
+        assert t.wait_state(first.client_id, "wait")
+        gateway = remote.order_gateway()
+        live_before = gateway.stats["updates"]
+
+        proxy.cut()
+        eventually(lambda: not remote.link.connected, timeout=10)
+        book = service.update_log("trader")
+        seq_before = book.seq
+        hub.order_gateway().cancel(first.client_id)  # the hub's operator cancels it
+        eventually(lambda: book.seq > seq_before and any(
+            e.update.state == "cancel" for e in book.since(seq_before)[1] or ()), timeout=10)
+        assert not any(u.client_id == first.client_id and u.state == "cancel"
+                       for u in t.updates), "delivered while cut off?"
+
+        proxy.restore()
+        assert t.wait_state(first.client_id, "cancel")
+        cancels = [u for u in t.updates if u.client_id == first.client_id and u.state == "cancel"]
+        assert len(cancels) == 1
+        assert gateway.stats["replayed"] >= 1 and gateway.stats["resumes"] >= 1
+        assert first.state == "cancel"  # the handle follows the caught-up update
+
+        # numbering goes on: a new order's updates arrive live, once each
+        second = t.ctx.buy_limit("KRW-BTC", far, Decimal("0.0001"))
+        assert t.wait_state(second.client_id, "wait")
+        waits = [u for u in t.updates if u.client_id == second.client_id and u.state == "wait"]
+        assert len(waits) == 1
+        assert gateway.stats["updates"] > live_before
+    finally:
+        rhost.stop()
+        remote.stop()
+        bhost.stop()
+
+
+def test_update_log_answers_resume_from_where_a_remote_stopped_or_says_it_cannot():
+    from upbit_hub.actors.broker.orders import UpdateLog
+    from upbit_hub.actors.trading.types import OrderUpdate
+
+    book = UpdateLog("e1", size=3)
+    for i in range(5):
+        book.append(OrderUpdate(client_id=f"c{i}", component_id="x", market="KRW-BTC",
+                                side="bid", ord_type="limit", state="wait"))
+    assert book.since(5) == (5, [])
+    last, logged = book.since(3)
+    assert last == 5 and [e.seq for e in logged] == [4, 5]
+    assert [e.seq for e in book.since(2)[1]] == [3, 4, 5]
+    assert book.since(1) == (5, None)  # seq 2 fell out of the log: a reset is needed
+    assert book.since(9) == (5, None)  # ahead of the log (another hub): a reset

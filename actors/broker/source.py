@@ -211,7 +211,7 @@ class RemoteHub:
             if self._orders is None:
                 if not self.running:
                     raise HubError("the remote source is not running")
-                from .orders import RemoteOrderGateway
+                from .remote_orders import RemoteOrderGateway
 
                 self._orders = RemoteOrderGateway(self)
             return self._orders
