@@ -362,8 +362,9 @@ class BrokerSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=
 
     Secrets are never in the file: ``creds_file_env`` names the variable holding the path of
     a ``.creds`` file; ``user_env``/``password_env``/``token_env`` name variables holding them.
-    ``account`` labels private events (``upbit.account.<account>.myOrder.<market>``); unset,
-    the bridge uses a short hash of the access key.
+    ``account`` labels private events (``upbit.account.<account>.myOrder.<market>``) and
+    order calls; unset, the bridge uses a short hash of the access key and a remote source
+    asks the bridges on the broker for theirs (:mod:`upbit_hub.actors.broker.hello`).
     """
 
     servers: Annotated[list[str], msgspec.Meta(min_length=1)] = msgspec.field(

@@ -11,7 +11,9 @@ One job per module:
 - :mod:`.publisher`: the bridge's bounded spill buffer and hybrid batched publishing.
 - :mod:`.consumer`: one durable push consumer per remote component (acks after handlers).
 - :mod:`.source`: the remote hub (``upbit-hub run --source``) behind the usual Component API.
-- :mod:`.orders`: orders of remote components over request/reply to the hub's order actor.
+- :mod:`.orders`: the hub side of remote components' orders (request/reply, numbered updates).
+- :mod:`.remote_orders`: the remote side (the order gateway interface over NATS).
+- :mod:`.hello`: each bridge tells its account label, so a remote agrees with its hub.
 
 Names are exported lazily so importing this package does not import nats.
 """

@@ -157,8 +157,8 @@ class RemoteConsumer:
             return
         if src.account == "default" and any(".account." in x for x in subjects):
             log.warning("remote component %s: private events are read under account "
-                        "'default': set [source] account to the label the hub's bridge logs "
-                        "at start (it defaults to a hash of the access key)",
+                        "'default' (no hub answered when the source started): set [source] "
+                        "account to the label the hub's bridge logs at start",
                         self.component_id)  # fmt: skip
         info = None
         try:

@@ -75,7 +75,7 @@ class RemoteHub:
         src = settings.source
         self.cfg = src
         self.stream = src.stream
-        self.account = src.account or "default"
+        self.account = src.account or "default"  # unset: the hub's bridge says (hello)
         self.deliver = src.deliver
         self.ack_wait_s = src.ack_wait_s
         self.reorder_wait_s = src.reorder_wait_s
@@ -132,6 +132,35 @@ class RemoteHub:
                 f"JetStream stream {self.stream!r} does not exist on {self.link.url}: start "
                 "the hub with the nats-bridge plugin first (it creates the stream), or set "
                 "[source] stream") from None
+        if not self.cfg.account:
+            self.account = await self._discover_account()
+
+    async def _discover_account(self) -> str:
+        """The account label of the hub publishing to our stream: asked of the bridges
+        (hello), else read off the stream's private subjects, else ``default``."""
+        from ..protocol.errors import BrokerConfigError
+        from . import hello
+
+        url = self.link.url or ",".join(self.cfg.servers)
+        label = hello.choose(await hello.gather(self.nc), self.stream, url)
+        if label is not None:
+            log.info("remote source: account %s (as the hub's bridge labels it)", label)
+            return label
+        info = await self.js.stream_info(self.stream, subjects_filter="upbit.account.>")
+        labels = sorted({s.split(".")[2] for s in (info.state.subjects or {})
+                         if s.count(".") >= 3})  # fmt: skip
+        if len(labels) > 1:
+            raise BrokerConfigError(
+                f"stream {self.stream!r} holds private events of several accounts "
+                f"({', '.join(labels)}) and no hub answered: set [source] account")
+        if labels:
+            log.info("remote source: account %s (read off the stream; no hub answered)",
+                     labels[0])  # fmt: skip
+            return labels[0]
+        log.warning("remote source: no hub answered and the stream holds no private events: "
+                    "private events and orders use account 'default' (set [source] account "
+                    "to the label the hub's bridge logs if that is not its label)")
+        return "default"
 
     async def _rebind_all(self) -> None:
         for consumer in list(self.consumers.values()):

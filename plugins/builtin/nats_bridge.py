@@ -45,6 +45,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from upbit_hub.actors.broker import hello
 from upbit_hub.actors.broker.connect import LinkState, connect
 from upbit_hub.actors.broker.loop import LoopThread
 from upbit_hub.actors.broker.publisher import Publisher
@@ -211,6 +212,10 @@ class NatsBridge(Component):
         self._nc = await connect(cfg, environ, self.link, f"upbit-hub-bridge-{cid}")
         js = self._nc.jetstream(timeout=cfg.publish_timeout_s)
         await ensure_stream(js, spec)
+        me = hello.Hello(account=self.account, stream=cfg.stream, orders=bool(cfg.orders),
+                         name=cid)  # fmt: skip
+        await hello.check_unique(self._nc, me, self.link.url or ",".join(cfg.servers))
+        await hello.serve(self._nc, me)
         assert self.publisher is not None
         await self.publisher.start(self._nc, js)
 
