@@ -298,6 +298,17 @@ class WebSocketClientProxy(OrderAPI):
         if not self._inbox.post(fn):
             raise HubError(f"component {self.component_id!r} is no longer running")
 
+    def tap(self, fn: Callable[[Any], object] | None) -> None:
+        """Hand every event of this proxy's subscriptions to ``fn(event)`` in the thread that
+        delivers it (a connection's reader thread), before the inbox: no ticker conflation,
+        no bounded trade queue, no callbacks. ``fn`` must not block (the ``nats-bridge``
+        appends to its own bounded buffer). Posted functions (timers, order updates, the
+        plugin host's hooks) still run in the component's thread. ``None`` restores normal
+        delivery. Runs in: any thread."""
+        if fn is not None and not callable(fn):
+            raise TypeError(f"fn must be callable or None, not {type(fn).__name__}")
+        self._inbox.tap = fn
+
     def stats(self) -> dict[str, int]:
         """This component's counters: queued, received, conflated, dropped, errors."""
         return self._inbox.stats()

@@ -136,6 +136,9 @@ class ComponentInbox:
         self.errors = 0
         self.on_delivered: Any = None  # Callable[[event], None], component thread
         self.on_superseded: Any = None  # Callable[[event], None], putting thread
+        # Callable[[event], None]: when set, events (not posted calls) go to it in the putting
+        # thread instead of the queues (no conflation, no drop); see WebSocketClientProxy.tap
+        self.tap: Any = None
 
     # -- reader thread ---------------------------------------------------------------------
 
@@ -146,6 +149,12 @@ class ComponentInbox:
         Runs in: a connection's reader thread (or the REST fallback's).
         """
         t = ev.type
+        tap = self.tap
+        if tap is not None and t != "call":
+            with self._lock:
+                self.received += 1
+            tap(ev)
+            return False
         with self._lock:
             if t != "call":  # posted functions are not events
                 self.received += 1

@@ -254,7 +254,7 @@ def _show_status(
     def snapshot() -> StatusSnapshot:
         return StatusSnapshot(
             at=time.monotonic(), hub=hub.status(), components=host.reports(),
-            panels=host.panels() if tty else (), started_at=started, interval_s=interval,
+            panels=host.panels(one_line=not tty), started_at=started, interval_s=interval,
         )  # fmt: skip
 
     view = StatusView(snapshot, out, interval_s=interval, first_after_s=1.0, tty=tty,

@@ -21,7 +21,10 @@ hub's counters between two refreshes and writes:
 - otherwise one plain line per refresh (through logging)::
 
     status: public=connected private=idle 312 ev/s ticker=120/s trade=80/s components=3
-    running=3 failed=0 handled=5120 errors=0 dropped=0 queued=0
+    running=3 failed=0 handled=5120 errors=0 dropped=0 queued=0 | bridge: nats connected
+    (nats://127.0.0.1:4222): published 5120 (310/s), acked 5120 (310/s), pending 0, ...
+
+  (each plugin's ``status_line()`` after a ``|``)
 
 Runs in: the main thread of ``upbit-hub run`` (``StatusView.run``); the render functions in
 any thread.
@@ -141,6 +144,9 @@ def render_line(snapshot: StatusSnapshot, rates: Rates) -> str:
     if desk is not None:
         parts += [f"orders_open={_int(desk.get('open'))}",
                   f"kill_switch={'ON' if desk.get('halted') else 'off'}"]
+    for cid, lines in snapshot.panels:  # plugins' status_line() (the bridge's rates ...)
+        if lines:
+            parts.append(f"| {cid}: " + "; ".join(str(x) for x in lines))
     return " ".join(parts)
 
 

@@ -117,6 +117,12 @@ class Component:
         """
         return []
 
+    def status_line(self) -> str | None:
+        """Optional one short line for the plain status line that ``upbit-hub run`` logs when
+        it has no terminal (the ``nats-bridge`` gives its rates). Runs in: as
+        :meth:`status_lines`."""
+        return None
+
 
 class HandlerCounters:
     """Events handled and handler errors of one component. Written by the component thread,

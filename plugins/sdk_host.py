@@ -213,20 +213,25 @@ class ComponentHost:
             for kind, i in list(self._order)
         ]
 
-    def panels(self) -> list[tuple[str, list[str]]]:
-        """``(component id, lines)`` of running components that offer ``status_lines()``.
+    def panels(self, one_line: bool = False) -> list[tuple[str, list[str]]]:
+        """``(component id, lines)`` of running components that offer ``status_lines()``
+        (``one_line``: their ``status_line()``, for the plain log line).
 
         A panel that raises shows its error instead. Runs in: the status view's thread.
         """
         out: list[tuple[str, list[str]]] = []
+        name = "status_line" if one_line else "status_lines"
         for inst in list(self._instances):
-            fn = getattr(inst.component, "status_lines", None)
+            fn = getattr(inst.component, name, None)
             if inst.state != "running" or not callable(fn):
                 continue
             try:
-                lines = [str(line) for line in (fn() or [])]
+                got = fn()
+                if one_line:
+                    got = [got] if got else []
+                lines = [str(line) for line in (got or [])]
             except Exception as exc:
-                lines = [f"(status_lines raised {_describe(exc)})"]
+                lines = [f"({name} raised {_describe(exc)})"]
             if lines:
                 out.append((inst.id, lines))
         return out

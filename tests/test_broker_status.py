@@ -48,6 +48,13 @@ def test_bridge_status_line_has_rates():
     line = bridge.status_lines()[0]
     assert "published 200" in line and "acked 200" in line and "pending 2" in line
     assert "dropped 0" in line and "/s)" in line
+    # the plain log line (no terminal) carries the bridge's panel too
+    hub = {"running": True, "connections": {"public": {"state": "connected", "events": 1}}}
+    one = bridge.status_line()
+    assert one is not None and one.startswith("nats ") and "published 300" in one
+    snap = StatusSnapshot(at=time.monotonic(), hub=hub, panels=(("bridge", [one]),))
+    plain = render_line(snap, Rates())
+    assert plain.endswith("| bridge: " + one)
 
 
 def test_run_source_unreachable_server_exits_1_with_a_clear_message(tmp_path):

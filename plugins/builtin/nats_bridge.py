@@ -221,20 +221,14 @@ class NatsBridge(Component):
 
     def _tap(self, ctx: Context) -> None:
         """Route this component's events from the reader thread straight to the publisher
-        (posted functions, the host's hooks and timers, still go through the inbox)."""
-        inbox = ctx.proxy._inbox
-        original = inbox.put
+        (``WebSocketClientProxy.tap``: posted functions still go through the inbox)."""
         offer = self.publisher.offer  # type: ignore[union-attr]
 
-        def put(ev: Any) -> bool:
-            if ev.type == "call":
-                return original(ev)
+        def take(ev: Any) -> None:
             if self._accepting:  # until on_stop: then the subscriptions are being removed
-                inbox.received += 1
                 offer(ev)
-            return False
 
-        inbox.put = put
+        ctx.proxy.tap(take)
 
     def _never(self, ev: Any) -> None:
         """Not called: the tap hands events to the publisher before the inbox."""
@@ -279,6 +273,11 @@ class NatsBridge(Component):
         out["connected"] = self.link.connected
         out["reconnects"] = self.link.reconnects
         return out
+
+    def status_line(self) -> str | None:
+        """The same, for the plain log line. Runs in: the status view's thread."""
+        lines = self.status_lines()
+        return lines[0] if lines else None
 
     def status_lines(self) -> list[str]:
         """Published/acked/pending/dropped per second. Runs in: the status view's thread."""
