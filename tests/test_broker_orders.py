@@ -163,3 +163,51 @@ def test_update_log_answers_resume_from_where_a_remote_stopped_or_says_it_cannot
     assert [e.seq for e in book.since(2)[1]] == [3, 4, 5]
     assert book.since(1) == (5, None)  # seq 2 fell out of the log: a reset is needed
     assert book.since(9) == (5, None)  # ahead of the log (another hub): a reset
+
+
+def test_an_update_made_while_the_hubs_bridge_was_down_reaches_the_remote_once_after_it_returns(
+        make_emulator, make_hub, nats_server, tmp_path, eventually):
+    """The bridge (its order service) restarts with a new epoch: the order actor kept the
+    update meanwhile; the new service announces itself and the remote catches up, once."""
+    emu = make_emulator(rate=100)
+    hub = make_hub(emu, environ=KEYS, trading_journal_path=str(tmp_path / "journal.jsonl"))
+    cfg = NatsBridgeConfig(servers=[nats_server.url], types=["trade"], symbols=["KRW-BTC"],
+                           orders=True, account="acct")
+    bhost = ComponentHost(hub)
+    assert bhost.start_component("bridge", NatsBridge, cfg, "nats-bridge").state == "running"
+    s = Settings()
+    src = msgspec.structs.replace(s.source, enabled=True, servers=[nats_server.url],
+                                  account="acct", order_timeout_s=1.0)
+    remote = RemoteHub(msgspec.structs.replace(s, source=src), environ={}).start()
+    rhost = ComponentHost(remote)
+    try:
+        assert rhost.start_component("trader", Trader).state == "running"
+        t = rhost.component("trader")
+        rows = emu.call(lambda core: core.market.book("KRW-BTC"))
+        far = max(r[1] for r in rows if r[1] > 0) - 1_000_000
+        order = t.ctx.buy_limit("KRW-BTC", far, Decimal("0.0001"))
+        assert t.wait_state(order.client_id, "wait")
+
+        bhost.stop()  # the bridge and its order service go away; NATS stays up
+        hub.order_gateway().cancel(order.client_id)
+        eventually(lambda: emu.call(lambda core: core.exchange.get_order(
+            identifier=order.client_id)).state == "cancel", timeout=10)
+        from upbit_hub.actors.messages import GetStatus
+
+        eventually(lambda: hub.order_gateway().ref.ask(GetStatus())["open"] == 0, timeout=10)
+        assert not any(u.client_id == order.client_id and u.state == "cancel"
+                       for u in t.updates)
+
+        bhost = ComponentHost(hub)
+        assert bhost.start_component("bridge", NatsBridge, cfg, "nats-bridge").state == \
+            "running"  # fmt: skip
+        assert t.wait_state(order.client_id, "cancel")
+        gateway = remote.order_gateway()
+        eventually(lambda: gateway.stats["resets"] >= 1, timeout=5)
+        # the new service's numbered copy of the kept update may come too: heard once
+        assert [u.state for u in t.updates if u.client_id == order.client_id].count(
+            "cancel") == 1
+    finally:
+        rhost.stop()
+        remote.stop()
+        bhost.stop()

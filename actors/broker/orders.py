@@ -17,8 +17,9 @@ twice). Calls are sent one at a time, in the order they were made.
 None lost track of: updates travel over plain NATS, which does not keep what a disconnected
 subscriber missed. So each component's updates are numbered (``seq``, under the service's
 random ``epoch``) and kept in an :class:`UpdateLog` of the last ``LOG_SIZE``. A remote that
-sees a hole in the numbers, or that has just reconnected, asks ``resume`` with the last
-number it delivered and gets the rest, in order. When the log no longer holds that far back,
+sees a hole in the numbers, or that has just reconnected, or hears a new service announce
+itself on ``_upbit_hub.orders.<account>.up``, asks ``resume`` with the last number it
+delivered and gets the rest, in order. When the log no longer holds that far back,
 or the hub restarted (a new epoch), the answer is ``reset`` with the current state of every
 order of the component (the remote hands on only what changed).
 
@@ -98,6 +99,11 @@ def updates_subject(account: str, component_id: str) -> str:
     return f"{PREFIX}.{account}.updates.{component_id}"
 
 
+def up_subject(account: str) -> str:
+    """Where a starting order service says so (its epoch), so remotes catch up at once."""
+    return f"{PREFIX}.{account}.up"
+
+
 class UpdateLog:
     """The last ``size`` numbered updates of one component. Runs in: any thread (locked)."""
 
@@ -154,6 +160,7 @@ class OrderService:
         """Subscribe to the request subject. Runs in: any thread but the loop's."""
         async def go() -> None:
             self._sub = await self.nc.subscribe(rpc_subject(self.account), cb=self._on_call)
+            await self.nc.publish(up_subject(self.account), self.epoch.encode())
 
         self.loop.run(go(), timeout=10.0)
         self.log.info("serving remote components' orders on %s", rpc_subject(self.account))
@@ -253,9 +260,19 @@ class OrderService:
         return base, list(gw.attach(component_id, sink))
 
     def stop(self) -> None:
-        """Stop answering. Runs in: any thread but the loop's."""
+        """Stop answering; the order actor keeps the components' updates until a new service
+        (or the components) attach again. Runs in: any thread but the loop's."""
         if self._sub is None:
             return
+        with self._lock:
+            attached, self._attached = list(self._attached), set()
+        if attached:
+            try:
+                gw = self.hub.order_gateway()
+                for cid in attached:
+                    gw.detach(cid)
+            except Exception:
+                self.log.debug("detaching remote components' orders", exc_info=True)
 
         async def go() -> None:
             try:

@@ -10,10 +10,12 @@
   ``client_id`` twice. Calls go one at a time, in the order they were made.
 - Updates (:class:`_Feed`, one per component): numbered by the hub. The feed hands each
   number on once, in order. A hole in the numbers, a reconnect of this client, or a new hub
-  epoch makes it ask ``resume`` with the last number it handed on, and the hub sends the rest
-  (or, from too far back or after a hub restart, the current state of every order, of which
-  the feed hands on only what differs from what the component last heard). So an update
-  made while this process was cut off from NATS is not lost to the component.
+  epoch, or a restarted order service announcing itself makes it ask ``resume`` with the
+  last number it handed on, and the hub sends the rest (or, from too far back or after a hub
+  restart, the current state of every order, of which the feed hands on only what differs
+  from what the component last heard; an update equal to the last one heard for its order is
+  not handed on twice). So an update made while this process was cut off from NATS, or
+  while the hub's bridge was down, is not lost to the component.
 
 Runs in: the public gateway methods in any thread (they return at once, but ``attach``);
 the worker and the feeds in the loop thread.
@@ -38,6 +40,7 @@ from .orders import (
     envelope_decoder,
     reply_decoder,
     rpc_subject,
+    up_subject,
     updates_subject,
 )
 
@@ -60,6 +63,7 @@ class RemoteOrderGateway:
         self._queue: asyncio.Queue[OrderCall] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._feeds: dict[str, _Feed] = {}
+        self._up_sub: Any = None
         source.link.listeners.append(self._after_reconnect)
 
     # -- the gateway interface (any thread) -------------------------------------------------
@@ -161,6 +165,12 @@ class RemoteOrderGateway:
                       ) -> list[OrderUpdate]:
         feed = self._feeds.get(component_id)
         if feed is None:
+            if self._up_sub is None:
+                async def on_up(msg: Any) -> None:
+                    await self._catch_up_all("the hub's order service restarted")
+
+                self._up_sub = await self.source.nc.subscribe(up_subject(self.account),
+                                                              cb=on_up)  # fmt: skip
             feed = self._feeds[component_id] = _Feed(self, component_id)
             await feed.subscribe()
         feed.sink = sink
@@ -179,8 +189,11 @@ class RemoteOrderGateway:
 
     async def _after_reconnect(self) -> None:
         """Ask every feed to catch up on what it may have missed while cut off."""
+        await self._catch_up_all("reconnect")
+
+    async def _catch_up_all(self, why: str) -> None:
         for feed in list(self._feeds.values()):
-            asyncio.get_running_loop().create_task(feed.catch_up("reconnected"))
+            asyncio.get_running_loop().create_task(feed.catch_up(why))
 
 
 class _Feed:
@@ -193,7 +206,7 @@ class _Feed:
         self.epoch: str | None = None  # None until the attach answer came
         self.last = 0
         self.early: list[UpdateEnvelope] = []
-        self.heard: dict[str, tuple[str, Decimal, Decimal]] = {}  # client_id -> last state
+        self.heard: dict[str, tuple[Any, ...]] = {}  # client_id -> what it last heard
         self.lock = asyncio.Lock()
         self.sub: Any = None
 
@@ -237,8 +250,11 @@ class _Feed:
                 self.gw.stats["duplicates"] += 1
                 return False
             if env.seq == self.last + 1:
-                self._deliver(env.update)
                 self.last = env.seq
+                if self.heard.get(env.update.client_id) == _state(env.update):
+                    self.gw.stats["duplicates"] += 1  # already heard (after a reset)
+                else:
+                    self._deliver(env.update)
                 return False
         why = "hole" if env.epoch == self.epoch else "the hub restarted"
         await self._resume(why)
@@ -293,8 +309,10 @@ class _Feed:
                           self.component_id)  # fmt: skip
 
 
-def _state(u: OrderUpdate) -> tuple[str, Decimal, Decimal]:
-    return (u.state, u.executed_volume, u.paid_fee)
+def _state(u: OrderUpdate) -> tuple[Any, ...]:
+    """What a component hears of an order: an update equal in all of it is a repeat."""
+    return (u.state, u.uuid, u.reason, u.fill, u.remaining_volume, u.executed_volume,
+            u.paid_fee)
 
 
 def _cid(call: OrderCall) -> str:
