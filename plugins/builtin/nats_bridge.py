@@ -20,11 +20,11 @@ Config (``[components.params]``; unset connection fields come from ``[bridge]``)
 Subjects ``upbit.<type>.<market>`` (private events ``upbit.account.<account>.<type>...``),
 msgpack payloads, ``Nats-Msg-Id`` per event: see :mod:`upbit_hub.actors.broker.codec`.
 
-Every event once: the bridge taps its own inbox, so events go from the connection's reader
-thread straight into the publisher's bounded spill buffer (no ticker conflation, not behind
-the inbox's bounded trade queue). BACKFILL trades (re-fetched after a socket drop by
-:mod:`upbit_hub.actors.gapfill`) arrive through the same inbox and are published like live
-ones, in order, with their ``stream_type``. Publishing never blocks the hub; see
+Every event once: the bridge taps its proxy (``WebSocketClientProxy.tap``), so events go
+from the connection's reader thread straight into the publisher's bounded spill buffer (no
+ticker conflation, not behind the inbox's bounded trade queue). BACKFILL trades (re-fetched
+after a socket drop by :mod:`upbit_hub.actors.gapfill`) arrive the same way and are published
+like live ones, in order, with their ``stream_type``. Publishing never blocks the hub; see
 :mod:`upbit_hub.actors.broker.publisher`. With ``[bridge] orders = true`` the bridge also
 serves remote components' orders (:mod:`upbit_hub.actors.broker.orders`).
 
