@@ -15,8 +15,28 @@ loop thread. Synthetic trades of many markets are offered in bursts every 10 ms 
   process, so it shares the GIL with the publisher: an upper bound of what another machine
   sees. Goals: p99 <= 15 ms batching on, <= 5 ms off.
 
-Usage: ``python bench/bench_bridge.py [--smoke | --quick] [--events N] [--rate R]``. Prints a table,
-then one ``key=value`` line.
+``--hub`` runs the whole live path instead of synthetic events: an emulator (``upbit-hub
+emulate`` in another process, 855 generated markets: 400 KRW, 300 BTC, 155 USDT, as in
+``bench_fullmarket.py``), a real :class:`~upbit_hub.actors.hub.Hub` on it, the ``nats-bridge``
+plugin (ticker + trade, ``all_markets = true``: the 855 codes the emulator's
+``/v1/market/all`` lists), the nats-server, and a :class:`RemoteHub` (in this process) feeding
+a component that counts the trades of every market. The emulator's rate counts all message
+types, so it is first tuned (up to three probes) until ticker + trade reach ``--rate`` (2,500/s)
+at the hub. Two windows in the same run: the in-process path (the same hub with a counting
+component subscribed to ticker + trade of every market) and the bridge; each gives process
+CPU per event received by the hub (the bridge window leaves out the remote's threads, which
+would run on another machine; per-thread clocks), their ratio and difference (what the
+bridge adds; goal <= 50 us) and the bridge loop thread alone. Latency: ``Upbit-Hub-Ts`` (hub
+receipt) to the remote handler, p50/p99 over the window (the remote shares this process's
+GIL: an upper bound). Then the emulator's market is stopped, everything drains and the counts
+are compared: trades the emulator sent, the hub received, the bridge offered and the remote
+handled (unique, per market), with the bridge's counters (offered/published/acked/dropped/
+resent/...). It exits 1 if anything was dropped or is missing. About 60 s; ``--hub --smoke``
+(60 markets, 600/s, short windows) about 10 s. Machines are noisy: read the ratios.
+
+Usage: ``python bench/bench_bridge.py [--smoke | --quick] [--events N] [--rate R]``, or
+``python bench/bench_bridge.py --hub [--smoke] [--window S] [--rate R] [--markets N]``. Prints
+a table, then one ``key=value`` line.
 """
 
 from __future__ import annotations
@@ -32,6 +52,7 @@ import threading
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import ClassVar
 
 import msgspec
 
@@ -228,6 +249,314 @@ def latency(url: str, events: list, rate: float, batch_ms: float, tag: str) -> l
     return lats
 
 
+# -- --hub: the whole live path ---------------------------------------------------------------
+
+class TradeTally(Component):
+    """Remote component: counts trades per market (unique sequential ids) and duplicates."""
+
+    codes: ClassVar[list[str]] = []
+
+    def __init__(self, config=None) -> None:
+        super().__init__(config)
+        self.n = 0
+        self.sids: dict[str, set[int]] = {}
+        self.ident: int | None = None
+
+    def on_start(self, ctx) -> None:
+        ctx.subscribe_trade(self.codes)
+
+    def on_trade(self, ev) -> None:
+        if self.ident is None:
+            self.ident = threading.get_ident()
+        self.n += 1
+        got = self.sids.get(ev.code)
+        if got is None:
+            got = self.sids[ev.code] = set()
+        got.add(ev.sequential_id)
+
+    def unique(self) -> int:
+        return sum(len(v) for v in list(self.sids.values()))
+
+
+class LocalCounter(Component):
+    """In-process baseline component: ticker + trade of every market, counted."""
+
+    codes: ClassVar[list[str]] = []
+
+    def __init__(self, config=None) -> None:
+        super().__init__(config)
+        self.n = 0
+
+    def on_start(self, ctx) -> None:
+        ctx.subscribe_ticker(self.codes)
+        ctx.subscribe_trade(self.codes)
+
+    def on_ticker(self, ev) -> None:
+        self.n += 1
+
+    def on_trade(self, ev) -> None:
+        self.n += 1
+
+
+def thread_cpu(idents) -> float:
+    """CPU seconds of the given threads (Linux per-thread clocks); gone threads count 0."""
+    total = 0.0
+    for ident in idents:
+        if ident is None:
+            continue
+        try:
+            total += time.clock_gettime(time.pthread_getcpuclockid(ident))
+        except (OSError, ProcessLookupError):
+            pass
+    return total
+
+
+def hub_events(hub) -> dict[str, int]:
+    """ticker/trade events the hub's Upbit connections received (all connections)."""
+    out = {"ticker": 0, "trade": 0}
+    for conn in hub.status()["connections"].values():
+        for kind, n in (conn.get("events_by_type") or {}).items():
+            if kind in out:
+                out[kind] += int(n)
+    return out
+
+
+def emu_call(base: str, method: str, path: str) -> dict:
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(base + path, method=method)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def emu_trades_sent(base: str) -> int:
+    """Trade frames the emulator sent so far (all connections)."""
+    stats = emu_call(base, "GET", "/_emulator/stats?requests=0")
+    return int((stats.get("frames_sent") or {}).get("trade", 0))
+
+
+def wait_until(pred, timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(interval)
+    return bool(pred())
+
+
+def reset_streams(url: str) -> None:
+    import asyncio
+
+    import nats
+
+    async def run() -> None:
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        for old in await js.streams_info():  # one stream holds upbit.> at a time
+            await js.delete_stream(old.config.name)
+        await nc.close()
+
+    asyncio.run(run())
+
+
+def settle_rate(base: str, hub, target: float, rate: float, probe_s: float) -> float:
+    """Set the emulator's ``rate`` (it counts ALL message types, candles and order books
+    included, and not linearly) so that ticker+trade arrive at about ``target``/s at the hub:
+    up to three probes, each correction a secant step in log-log. Returns the rate set.
+    """
+    import math
+
+    seen: list[tuple[float, float]] = []
+    measured = 0.0
+    for _ in range(3):
+        emu_call(base, "POST", f"/_emulator/faults/rate?value={rate:.0f}")
+        time.sleep(0.5)
+        e0, t0 = sum(hub_events(hub).values()), time.monotonic()
+        time.sleep(probe_s)
+        measured = (sum(hub_events(hub).values()) - e0) / (time.monotonic() - t0)
+        print(f"  emulator rate {rate:.0f}: {measured:,.0f} ticker+trade/s at the hub")
+        seen.append((rate, max(measured, 1.0)))
+        if abs(measured - target) < 0.05 * target:
+            break
+        slope = 1.5  # measured: d log(ticker+trade) / d log(rate) at 855 markets
+        if len(seen) >= 2:
+            (r1, m1), (r2, m2) = seen[-2], seen[-1]
+            if r1 != r2 and m1 != m2:
+                slope = min(3.0, max(0.5, math.log(m2 / m1) / math.log(r2 / r1)))
+        rate = min(200_000.0, rate * (target / max(measured, 1.0)) ** (1 / slope))
+    else:  # three probes and still off: apply the last correction unmeasured
+        emu_call(base, "POST", f"/_emulator/faults/rate?value={rate:.0f}")
+        time.sleep(0.5)
+    return rate
+
+
+def hub_mode(args) -> int:
+    """``--hub``: emulator -> Hub -> nats-bridge -> nats-server -> RemoteHub -> component."""
+    import _common as C
+    from bench_fullmarket import market_codes
+
+    from upbit_hub.actors.hub import Hub
+    from upbit_hub.plugins.builtin.nats_bridge import NatsBridge, NatsBridgeConfig
+
+    smoke = args.smoke
+    n = min(args.markets, 60) if smoke else args.markets
+    codes = market_codes(n * 400 // 855, n * 300 // 855, n - n * 400 // 855 - n * 300 // 855)
+    window = args.window or (1.5 if smoke else 20.0)
+    probe = 0.8 if smoke else 2.5
+    target = min(args.rate, 600.0) if smoke else args.rate
+    TradeTally.codes = LocalCounter.codes = codes
+    store = tempfile.TemporaryDirectory(prefix="bench-nats-")
+    proc, url = start_server(store.name)
+    emu, base = C.emulator_process(codes, target * 4.0)
+    t_start = time.monotonic()
+    stops: list = []  # what to stop, should anything fail midway
+    try:
+        # 1. in-process baseline (and the rate calibration): Hub + a counting component
+        settings = Settings().with_emulator(base)
+        hub = Hub(settings).start()
+        stops.append(hub.stop)
+        host = ComponentHost(hub)
+        stops.append(host.stop)
+        host.start_component("local", LocalCounter, None, "local")
+        local = host.component("local")
+        if not wait_until(lambda: local.n > 0, 60):
+            raise SystemExit("no events at the in-process component after 60 s")
+        time.sleep(1.0 if smoke else 3.0)  # the snapshots of every market come first
+        rate = settle_rate(base, hub, target, target * 4.0, probe)
+        ev0, c0, t0 = sum(hub_events(hub).values()), time.process_time(), time.monotonic()
+        time.sleep(window)
+        base_events = sum(hub_events(hub).values()) - ev0
+        base_cpu, base_wall = time.process_time() - c0, time.monotonic() - t0
+        base_handled = local.n
+        while stops:
+            stops.pop()()
+        inproc_us = base_cpu / max(base_events, 1) * 1e6
+
+        # 2. the bridge: Hub + nats-bridge (all markets) -> nats-server -> RemoteHub + tally
+        reset_streams(url)
+        emu0 = emu_trades_sent(base)  # the baseline's hub got trades too
+        hub = Hub(settings).start()
+        stops.append(hub.stop)
+        bhost = ComponentHost(hub)
+        stops.append(bhost.stop)
+        cfg = NatsBridgeConfig(servers=[url], types=["ticker", "trade"], symbols=[],
+                               all_markets=True, max_age_s=0, max_bytes=-1)
+        report = bhost.start_component("bridge", NatsBridge, cfg, "nats-bridge")
+        if report.state != "running":
+            raise SystemExit(f"bridge failed: {report.error}")
+        bridge = bhost.component("bridge")
+        pub = bridge.publisher
+        s = Settings()
+        src = msgspec.structs.replace(s.source, enabled=True, servers=[url], deliver="all",
+                                      max_ack_pending=200_000)
+        rsettings = msgspec.structs.replace(s, source=src, hub=msgspec.structs.replace(
+            s.hub, trade_queue_size=200_000, coalesce_ms=1))
+        remote = RemoteHub(rsettings).start()
+        stops.append(remote.stop)
+        rhost = ComponentHost(remote)
+        stops.append(rhost.stop)
+        rhost.start_component("tally", TradeTally, None, "tally")
+        tally = rhost.component("tally")
+        consumer = next(iter(remote.consumers.values()))
+        if not wait_until(lambda: tally.n > 0, 60):
+            raise SystemExit("no trades at the remote component after 60 s")
+
+        def offered_trades() -> int:  # the bridge's own per-market counters
+            with pub._lock:
+                return sum(v for (t, _), v in pub._seqs.items() if t == "trade")
+
+        # warm-up: the snapshots are through and the remote has caught up
+        wait_until(lambda: tally.unique() >= offered_trades() * 0.98, 20)
+        remote_threads = (remote.loop.ident, tally.ident)
+        st = pub.stats
+        consumer.latencies_ms.clear()
+        off0, c0, r0, b0 = st.offered, time.process_time(), thread_cpu(remote_threads), \
+            thread_cpu((bridge.loop.ident,))
+        t0 = time.monotonic()
+        time.sleep(window)
+        wall = time.monotonic() - t0
+        cpu = time.process_time() - c0
+        rcpu = thread_cpu(remote_threads) - r0
+        bcpu = thread_cpu((bridge.loop.ident,)) - b0
+        events = st.offered - off0
+        lats = list(consumer.latencies_ms)
+
+        # 3. stop the market, let everything drain, and compare the counts
+        emu_call(base, "POST", "/_emulator/faults/rate?value=0")
+        last = [-1, time.monotonic()]
+
+        def quiet() -> bool:
+            if st.offered != last[0]:
+                last[0], last[1] = st.offered, time.monotonic()
+            return time.monotonic() - last[1] > 1.0
+
+        wait_until(quiet, 20)
+        loop_ok = bridge.loop.run(pub.flush(20.0), 25.0)
+        want = offered_trades()
+        wait_until(lambda: tally.unique() >= want, 30)
+        emu_trades = emu_trades_sent(base) - emu0
+        hub_ev = hub_events(hub)
+        with pub._lock:
+            per_market = dict(pub._seqs)
+        per_market_ok = sum(1 for c in codes if len(tally.sids.get(c, ())) ==
+                            per_market.get(("trade", c), 0))
+        snap = bridge.stats()
+        rsnap = consumer.snapshot()
+        remote_unique, remote_n = tally.unique(), tally.n
+        while stops:
+            stops.pop()()
+    finally:
+        for stop in reversed(stops):
+            try:
+                stop()
+            except Exception:
+                pass
+        C.stop_process(emu)
+        proc.terminate()
+        proc.wait(10)
+        store.cleanup()
+
+    bridge_run_us = (cpu - rcpu) / max(events, 1) * 1e6
+    added_us = bridge_run_us - inproc_us
+    loop_us = bcpu / max(events, 1) * 1e6
+    ratio = bridge_run_us / inproc_us if inproc_us else float("nan")
+    p50, p99 = (statistics.median(lats), pct(lats, 0.99)) if lats else (float("nan"),) * 2
+    lost = want - remote_unique
+    print(f"{len(codes)} markets, ticker+trade; emulator rate {rate:.0f} (all types) -> "
+          f"{base_events / base_wall:,.0f} ticker+trade/s at the hub in the in-process window "
+          f"(aimed at {target:,.0f}); "
+          f"windows {window:g} s; total {time.monotonic() - t_start:.0f} s")
+    print(f"{'in-process: hub + counting component':44s} {inproc_us:7.1f} us/event   "
+          f"({base_events} events in {base_wall:.1f} s; {base_handled} handled)")
+    print(f"{'bridge: hub + nats-bridge (remote excluded)':44s} {bridge_run_us:7.1f} us/event   "
+          f"({events} events in {wall:.1f} s, {events / wall:,.0f}/s; ratio {ratio:.2f} vs "
+          f"in-process)")
+    print(f"{'bridge: added over the in-process path':44s} {added_us:7.1f} us/event   "
+          f"(goal <= 50; bridge loop thread alone {loop_us:.1f} us/event; remote threads "
+          f"{rcpu / max(events, 1) * 1e6:.1f} us/event, not counted)")
+    print(f"{'hub receipt -> remote handler':44s} p50 {p50:7.2f} ms   p99 {pct(lats, 0.99):7.2f}"
+          f" ms   ({len(lats)} trades in the window; remote in this process, shares the GIL)")
+    print(f"bridge: offered {snap['offered']} published {snap['published']} acked "
+          f"{snap['acked']} dropped {snap['dropped']} pending {snap['pending']} resent "
+          f"{snap['resent']} timeouts {snap['timeouts']} errors {snap['errors']} gap_markers "
+          f"{snap['gap_markers']} batches {snap['batches']} reconnects {snap['reconnects']} "
+          f"(flushed: {loop_ok})")
+    print(f"trades: emulator sent {emu_trades}, hub received {hub_ev['trade']}, bridge offered "
+          f"{want}, remote handled {remote_n} ({remote_unique} unique; missing {lost}); "
+          f"markets whose count matches the bridge's: {per_market_ok}/{len(codes)}; remote "
+          f"consumer: redelivered {rsnap['redelivered']} duplicates {rsnap['duplicates']} "
+          f"gaps {rsnap['gaps']}")
+    print(f"hub_bridge_cpu_us={bridge_run_us:.2f} hub_inproc_cpu_us={inproc_us:.2f} "
+          f"hub_added_cpu_us={added_us:.2f} hub_cpu_ratio={ratio:.3f} "
+          f"hub_loop_cpu_us={loop_us:.2f} hub_lat_p50_ms={p50:.3f} hub_lat_p99_ms={p99:.3f} "
+          f"events_per_s={events / wall:.0f} markets={len(codes)} offered={snap['offered']} "
+          f"published={snap['published']} acked={snap['acked']} dropped={snap['dropped']} "
+          f"emulator_trades={emu_trades} hub_trades={hub_ev['trade']} bridge_trades={want} "
+          f"remote_trades={remote_unique} missing={lost}")
+    return 1 if snap["dropped"] or lost else 0
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(len(s) * q))] if s else float("nan")
@@ -240,7 +569,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--events", type=int, default=20_000)
     ap.add_argument("--rate", type=float, default=2500.0, help="events per second")
     ap.add_argument("--markets", type=int, default=855)
+    ap.add_argument("--hub", action="store_true",
+                    help="the whole live path: emulator -> Hub -> nats-bridge -> RemoteHub")
+    ap.add_argument("--window", type=float, default=None, help="--hub: seconds measured")
     args = ap.parse_args(argv)
+    if args.hub:
+        return hub_mode(args)
     n = 600 if args.smoke else 5000 if args.quick else args.events
     markets = min(args.markets, 50) if args.smoke else args.markets
     store = tempfile.TemporaryDirectory(prefix="bench-nats-")
