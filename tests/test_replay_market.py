@@ -5,8 +5,10 @@ once and the last state stays, and a bad recording is refused naming the file.""
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from upbit_hub.actors.backtest.recording import RecordingError, read_timed
@@ -85,6 +87,11 @@ def test_rest_views_answer_from_what_was_replayed_so_far():
         market.ticker_rest("KRW-BTC")
     assert isinstance(early.value, QuotationError) and early.value.status == 404
     assert market.orderbook_rest("KRW-BTC")["orderbook_units"] == []
+    from upbit_hub.actors.emulator.quotation import orderbook_instruments
+
+    with pytest.raises(QuotationError) as no_price:  # neither a book nor a price yet: a 404
+        orderbook_instruments(market, "KRW-BTC")
+    assert no_price.value.status == 404
     trades = [ev for _ts, ev in read_timed(RECORDING) if ev.type == "trade"
               and ev.code == "KRW-BTC"]  # fmt: skip
     assert market.trades("KRW-BTC", 500) == []
@@ -92,6 +99,8 @@ def test_rest_views_answer_from_what_was_replayed_so_far():
     market.advance(T0 + 1000)
     so_far = market.trades("KRW-BTC", 500)
     assert 0 < len(so_far) < len(trades)
+    (inst,) = msgspec.json.decode(orderbook_instruments(market, "KRW-BTC"))
+    assert inst["market"] == "KRW-BTC" and Decimal(inst["tick_size"]) > 0
     market.advance(T0 + 5000)
     page, cursor, sids = True, None, []
     while page:  # page back by cursor, 7 at a time, as the hub's gap-fill does

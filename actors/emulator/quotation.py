@@ -209,7 +209,10 @@ def orderbook_instruments(market: MarketSimulator, markets: str | Sequence[str] 
     out = []
     for c in _codes(market, markets):
         info = market_info(c)
-        best = market.book(c)[0][1]
+        rows = market.book(c)
+        # a replayed market has no book before its first recorded one: its last price then
+        # (a market with neither is NotReplayedYet from ticker_rest: a 404, never a 500)
+        best = rows[0][1] if rows else Decimal(str(market.ticker_rest(c)["trade_price"]))
         tick = _tick_text(c, best)
         out.append(
             {
