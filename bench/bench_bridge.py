@@ -19,24 +19,36 @@ loop thread. Synthetic trades of many markets are offered in bursts every 10 ms 
 emulate`` in another process, 855 generated markets: 400 KRW, 300 BTC, 155 USDT, as in
 ``bench_fullmarket.py``), a real :class:`~upbit_hub.actors.hub.Hub` on it, the ``nats-bridge``
 plugin (ticker + trade, ``all_markets = true``: the 855 codes the emulator's
-``/v1/market/all`` lists), the nats-server, and a :class:`RemoteHub` (in this process) feeding
-a component that counts the trades of every market. The emulator's rate counts all message
-types, so it is first tuned (up to three probes) until ticker + trade reach ``--rate`` (2,500/s)
-at the hub. Two windows in the same run: the in-process path (the same hub with a counting
-component subscribed to ticker + trade of every market) and the bridge; each gives process
-CPU per event received by the hub (the bridge window leaves out the remote's threads, which
-would run on another machine; per-thread clocks), their ratio and difference (what the
-bridge adds; goal <= 50 us) and the bridge loop thread alone. Latency: ``Upbit-Hub-Ts`` (hub
-receipt) to the remote handler, p50/p99 over the window (the remote shares this process's
-GIL: an upper bound). Then the emulator's market is stopped, everything drains and the counts
-are compared: trades the emulator sent, the hub received, the bridge offered and the remote
-handled (unique, per market), with the bridge's counters (offered/published/acked/dropped/
-resent/...). It exits 1 if anything was dropped or is missing. About 60 s; ``--hub --smoke``
-(60 markets, 600/s, short windows) about 10 s. Machines are noisy: read the ratios.
+``/v1/market/all`` lists), the nats-server, and the remote side IN ITS OWN PROCESS (this file
+started again with ``sys.executable --remote-child URL``: a :class:`RemoteHub`, durable push
+consumer, ``deliver = "all"``, feeding a component that counts the trades of every market by
+unique ``sequential_id``; it answers one JSON line per command on stdin), so the remote has
+its own GIL, as on another machine. The emulator's rate counts all message types, so it is
+first tuned (up to three probes) until ticker + trade reach ``--rate`` (2,500/s) at the hub.
+Three windows of ``--window`` s in the same run: the in-process path (the same hub with a
+counting component subscribed to ticker + trade of every market), then the bridge with its
+configured batching (5 ms), then the bridge with batching off (the publisher's
+``batch_wait_s`` set to 0 live, what ``batch_wait_ms = 0`` configures; ``--window-off 0``
+skips it). Each gives this process's CPU per event received by the hub (the remote is another
+process, so it is naturally left out; its own CPU is shown), the ratio and difference to the
+in-process window (what the bridge adds; goal <= 50 us) and the bridge loop thread alone
+(per-thread clock). Latency: ``Upbit-Hub-Ts`` (hub receipt, stamped at ``offer``) to the
+remote handler, from the remote consumer's ``latencies_ms`` over each window (both processes
+read the same machine clock, so ``time.time_ns()`` deltas are valid): p50/p90/p99/max, goals
+p99 <= 15 ms batching on, <= 5 ms off. Then the emulator's market is stopped, everything
+drains and the counts are compared: trades the emulator sent, the hub's reader routed (trades
+the gap filler held back or backfilled after a silence are not in that count; its counters are
+shown), the bridge offered and the remote handled (unique, per market), with the bridge's
+counters (offered/published/acked/dropped/resent/...) and the remote consumer's (redelivered,
+duplicates, gaps, lost). It exits 1 if anything was dropped or is missing or a market's count
+differs. About 75 s; ``--hub --smoke`` (60 markets, 600/s, 1.5 s windows) about 20 s. The
+machine is shared by four processes (emulator, hub, nats-server, remote): on a loaded or small
+machine a starved emulator goes silent, the gap filler holds trades and the remote falls
+behind, and the latencies show it. Machines are noisy: read the ratios.
 
 Usage: ``python bench/bench_bridge.py [--smoke | --quick] [--events N] [--rate R]``, or
-``python bench/bench_bridge.py --hub [--smoke] [--window S] [--rate R] [--markets N]``. Prints
-a table, then one ``key=value`` line.
+``python bench/bench_bridge.py --hub [--smoke] [--window S] [--window-off S] [--rate R]
+[--markets N]``. Prints a table, then one ``key=value`` line.
 """
 
 from __future__ import annotations
@@ -321,6 +333,17 @@ def hub_events(hub) -> dict[str, int]:
     return out
 
 
+def hub_gapfill(hub) -> dict[str, int]:
+    """The trade gap filler's counters (all connections): trades it holds back after a
+    silence or reconnect and releases later are not in :func:`hub_events`."""
+    out = {"gaps": 0, "backfilled": 0, "duplicates": 0, "unfilled": 0}
+    for conn in hub.status()["connections"].values():
+        for kind, n in (conn.get("gapfill") or {}).items():
+            if kind in out:
+                out[kind] += int(n)
+    return out
+
+
 def emu_call(base: str, method: str, path: str) -> dict:
     import json
     import urllib.request
@@ -391,6 +414,110 @@ def settle_rate(base: str, hub, target: float, rate: float, probe_s: float) -> f
     return rate
 
 
+# -- the remote side of --hub, in its own process ---------------------------------------------
+
+REMOTE_TAG = "@@remote "  # prefix of the child's replies on stdout (anything else is skipped)
+
+
+def remote_child(url: str, codes: list[str]) -> int:
+    """``--remote-child URL --codes A,B,...``: a :class:`RemoteHub` (durable push consumer,
+    ``deliver = "all"``) and a :class:`TradeTally` in THIS process, commanded one line at a
+    time on stdin; each reply is one JSON line on stdout after :data:`REMOTE_TAG`:
+
+    - ``count``: trades handled and unique;
+    - ``mark``: start a latency window (clears the consumer's ``latencies_ms``, notes CPU);
+    - ``lat``: the window so far: samples, p50/p90/p99/max (ms, ``Upbit-Hub-Ts`` = hub
+      receipt to the handler; both processes read the same machine clock), process CPU;
+    - ``final``: per-market unique trade counts and the consumer's counters; then it stops.
+    """
+    import json
+
+    def reply(obj: dict) -> None:
+        sys.stdout.write(REMOTE_TAG + json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+    TradeTally.codes = codes
+    s = Settings()
+    src = msgspec.structs.replace(s.source, enabled=True, servers=[url], deliver="all",
+                                  max_ack_pending=200_000)
+    rsettings = msgspec.structs.replace(s, source=src, hub=msgspec.structs.replace(
+        s.hub, trade_queue_size=200_000, coalesce_ms=1))
+    remote = RemoteHub(rsettings).start()
+    rhost = ComponentHost(remote)
+    rhost.start_component("tally", TradeTally, None, "tally")
+    tally = rhost.component("tally")
+    consumer = next(iter(remote.consumers.values()))
+    reply({"ready": True})
+    c0 = time.process_time()
+    try:
+        for line in sys.stdin:
+            cmd = line.strip()
+            if cmd == "count":
+                reply({"n": tally.n, "unique": tally.unique()})
+            elif cmd == "mark":
+                consumer.latencies_ms.clear()
+                c0 = time.process_time()
+                reply({"ok": True})
+            elif cmd == "lat":
+                lats = sorted(consumer.latencies_ms)
+                reply({"count": len(lats), "cpu_s": time.process_time() - c0,
+                       "p50": statistics.median(lats) if lats else None,
+                       "p90": pct(lats, 0.90) if lats else None,
+                       "p99": pct(lats, 0.99) if lats else None,
+                       "max": lats[-1] if lats else None})
+            elif cmd == "final":
+                snap = consumer.snapshot()
+                reply({"n": tally.n, "unique": tally.unique(),
+                       "per_market": {c: len(v) for c, v in list(tally.sids.items())},
+                       **{k: snap.get(k, 0) for k in ("received", "acked", "redelivered",
+                                                      "duplicates", "gaps", "lost",
+                                                      "reordered", "pending")}})
+                break
+            elif cmd:
+                reply({"error": f"unknown command {cmd!r}"})
+    finally:
+        rhost.stop()
+        remote.stop()
+    return 0
+
+
+class RemoteProc:
+    """The parent's handle on :func:`remote_child` (``sys.executable`` this file)."""
+
+    def __init__(self, url: str, codes: list[str]) -> None:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--remote-child", url,
+               "--codes", ",".join(codes)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, bufsize=1)
+        if not self._read().get("ready"):
+            raise SystemExit("the remote process did not start")
+
+    def _read(self) -> dict:
+        import json
+
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith(REMOTE_TAG):
+                return json.loads(line[len(REMOTE_TAG):])
+        raise SystemExit(f"the remote process ended (rc {self.proc.wait()})")
+
+    def ask(self, cmd: str) -> dict:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(cmd + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()  # EOF: the child stops its RemoteHub and exits
+                self.proc.wait(15)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
 def hub_mode(args) -> int:
     """``--hub``: emulator -> Hub -> nats-bridge -> nats-server -> RemoteHub -> component."""
     import _common as C
@@ -402,7 +529,8 @@ def hub_mode(args) -> int:
     smoke = args.smoke
     n = min(args.markets, 60) if smoke else args.markets
     codes = market_codes(n * 400 // 855, n * 300 // 855, n - n * 400 // 855 - n * 300 // 855)
-    window = args.window or (1.5 if smoke else 20.0)
+    window = args.window or (1.5 if smoke else 15.0)
+    window_off = window if args.window_off is None else args.window_off
     probe = 0.8 if smoke else 2.5
     target = min(args.rate, 600.0) if smoke else args.rate
     TradeTally.codes = LocalCounter.codes = codes
@@ -447,19 +575,9 @@ def hub_mode(args) -> int:
             raise SystemExit(f"bridge failed: {report.error}")
         bridge = bhost.component("bridge")
         pub = bridge.publisher
-        s = Settings()
-        src = msgspec.structs.replace(s.source, enabled=True, servers=[url], deliver="all",
-                                      max_ack_pending=200_000)
-        rsettings = msgspec.structs.replace(s, source=src, hub=msgspec.structs.replace(
-            s.hub, trade_queue_size=200_000, coalesce_ms=1))
-        remote = RemoteHub(rsettings).start()
+        remote = RemoteProc(url, codes)  # its own process: its own GIL, as on another machine
         stops.append(remote.stop)
-        rhost = ComponentHost(remote)
-        stops.append(rhost.stop)
-        rhost.start_component("tally", TradeTally, None, "tally")
-        tally = rhost.component("tally")
-        consumer = next(iter(remote.consumers.values()))
-        if not wait_until(lambda: tally.n > 0, 60):
+        if not wait_until(lambda: remote.ask("count")["n"] > 0, 60, 0.1):
             raise SystemExit("no trades at the remote component after 60 s")
 
         def offered_trades() -> int:  # the bridge's own per-market counters
@@ -467,20 +585,27 @@ def hub_mode(args) -> int:
                 return sum(v for (t, _), v in pub._seqs.items() if t == "trade")
 
         # warm-up: the snapshots are through and the remote has caught up
-        wait_until(lambda: tally.unique() >= offered_trades() * 0.98, 20)
-        remote_threads = (remote.loop.ident, tally.ident)
+        wait_until(lambda: remote.ask("count")["unique"] >= offered_trades() * 0.98, 20, 0.1)
         st = pub.stats
-        consumer.latencies_ms.clear()
-        off0, c0, r0, b0 = st.offered, time.process_time(), thread_cpu(remote_threads), \
-            thread_cpu((bridge.loop.ident,))
-        t0 = time.monotonic()
-        time.sleep(window)
-        wall = time.monotonic() - t0
-        cpu = time.process_time() - c0
-        rcpu = thread_cpu(remote_threads) - r0
-        bcpu = thread_cpu((bridge.loop.ident,)) - b0
-        events = st.offered - off0
-        lats = list(consumer.latencies_ms)
+
+        def measure(secs: float) -> dict:
+            """One window: this process's CPU, the bridge loop thread's, the remote's lags."""
+            remote.ask("mark")
+            off0, c0, b0 = st.offered, time.process_time(), thread_cpu((bridge.loop.ident,))
+            t0 = time.monotonic()
+            time.sleep(secs)
+            out = {"wall": time.monotonic() - t0, "cpu": time.process_time() - c0,
+                   "bcpu": thread_cpu((bridge.loop.ident,)) - b0, "events": st.offered - off0}
+            out["lat"] = remote.ask("lat")
+            return out
+
+        batch_ms = pub.batch_wait_s * 1000
+        win_on = measure(window)
+        # batching off, live: the publisher reads batch_wait_s at every wake-up (what
+        # ``batch_wait_ms = 0`` configures)
+        pub.batch_wait_s = 0.0
+        time.sleep(0.5)
+        win_off = measure(window_off) if window_off > 0 else None
 
         # 3. stop the market, let everything drain, and compare the counts
         emu_call(base, "POST", "/_emulator/faults/rate?value=0")
@@ -494,16 +619,18 @@ def hub_mode(args) -> int:
         wait_until(quiet, 20)
         loop_ok = bridge.loop.run(pub.flush(20.0), 25.0)
         want = offered_trades()
-        wait_until(lambda: tally.unique() >= want, 30)
+        wait_until(lambda: remote.ask("count")["unique"] >= want, 30, 0.1)
         emu_trades = emu_trades_sent(base) - emu0
         hub_ev = hub_events(hub)
+        gap = hub_gapfill(hub)
         with pub._lock:
             per_market = dict(pub._seqs)
-        per_market_ok = sum(1 for c in codes if len(tally.sids.get(c, ())) ==
+        rfinal = remote.ask("final")
+        rcounts = rfinal["per_market"]
+        per_market_ok = sum(1 for c in codes if rcounts.get(c, 0) ==
                             per_market.get(("trade", c), 0))
         snap = bridge.stats()
-        rsnap = consumer.snapshot()
-        remote_unique, remote_n = tally.unique(), tally.n
+        remote_unique, remote_n = rfinal["unique"], rfinal["n"]
         while stops:
             stops.pop()()
     finally:
@@ -517,44 +644,70 @@ def hub_mode(args) -> int:
         proc.wait(10)
         store.cleanup()
 
-    bridge_run_us = (cpu - rcpu) / max(events, 1) * 1e6
-    added_us = bridge_run_us - inproc_us
-    loop_us = bcpu / max(events, 1) * 1e6
+    def cpu_line(w: dict) -> tuple[float, float, float, float]:
+        ev = max(w["events"], 1)
+        us = w["cpu"] / ev * 1e6
+        return us, us - inproc_us, w["bcpu"] / ev * 1e6, w["lat"]["cpu_s"] / ev * 1e6
+
+    def nan(v) -> float:
+        return float("nan") if v is None else float(v)
+
+    bridge_run_us, added_us, loop_us, remote_us = cpu_line(win_on)
     ratio = bridge_run_us / inproc_us if inproc_us else float("nan")
-    p50, p99 = (statistics.median(lats), pct(lats, 0.99)) if lats else (float("nan"),) * 2
+    events, wall = win_on["events"], win_on["wall"]
+    lon = win_on["lat"]
+    p50, p99 = nan(lon["p50"]), nan(lon["p99"])
+    loff = win_off["lat"] if win_off else {"count": 0, "p50": None, "p90": None, "p99": None,
+                                           "max": None}
+    p50_off, p99_off = nan(loff["p50"]), nan(loff["p99"])
     lost = want - remote_unique
     print(f"{len(codes)} markets, ticker+trade; emulator rate {rate:.0f} (all types) -> "
           f"{base_events / base_wall:,.0f} ticker+trade/s at the hub in the in-process window "
           f"(aimed at {target:,.0f}); "
-          f"windows {window:g} s; total {time.monotonic() - t_start:.0f} s")
+          f"windows {window:g} s (+ {window_off:g} s batching off); "
+          f"total {time.monotonic() - t_start:.0f} s")
     print(f"{'in-process: hub + counting component':44s} {inproc_us:7.1f} us/event   "
           f"({base_events} events in {base_wall:.1f} s; {base_handled} handled)")
-    print(f"{'bridge: hub + nats-bridge (remote excluded)':44s} {bridge_run_us:7.1f} us/event   "
+    print(f"{'bridge: hub + nats-bridge (hub process)':44s} {bridge_run_us:7.1f} us/event   "
           f"({events} events in {wall:.1f} s, {events / wall:,.0f}/s; ratio {ratio:.2f} vs "
-          f"in-process)")
+          f"in-process; batch_wait {batch_ms:g} ms)")
     print(f"{'bridge: added over the in-process path':44s} {added_us:7.1f} us/event   "
-          f"(goal <= 50; bridge loop thread alone {loop_us:.1f} us/event; remote threads "
-          f"{rcpu / max(events, 1) * 1e6:.1f} us/event, not counted)")
-    print(f"{'hub receipt -> remote handler':44s} p50 {p50:7.2f} ms   p99 {pct(lats, 0.99):7.2f}"
-          f" ms   ({len(lats)} trades in the window; remote in this process, shares the GIL)")
+          f"(goal <= 50; bridge loop thread alone {loop_us:.1f} us/event; remote process "
+          f"{remote_us:.1f} us/event, not counted)")
+    if win_off:
+        off_us, off_added, off_loop, _ = cpu_line(win_off)
+        print(f"{'bridge, batching off: added':44s} {off_added:7.1f} us/event   "
+              f"({off_us:.1f} us/event in the hub process; loop thread {off_loop:.1f}; "
+              f"{win_off['events']} events in {win_off['wall']:.1f} s)")
+    print(f"{'hub receipt -> remote handler, ' + f'{batch_ms:g} ms batch':44s} p50 {p50:7.2f} ms"
+          f"   p99 {p99:7.2f} ms   (goal p99 <= 15; p90 {nan(lon['p90']):.2f}, max "
+          f"{nan(lon['max']):.2f}; {lon['count']} trades; remote in its own process)")
+    if win_off:
+        print(f"{'hub receipt -> remote handler, batching off':44s} p50 {p50_off:7.2f} ms"
+              f"   p99 {p99_off:7.2f} ms   (goal p99 <= 5; p90 {nan(loff['p90']):.2f}, max "
+              f"{nan(loff['max']):.2f}; {loff['count']} trades; remote in its own process)")
     print(f"bridge: offered {snap['offered']} published {snap['published']} acked "
           f"{snap['acked']} dropped {snap['dropped']} pending {snap['pending']} resent "
           f"{snap['resent']} timeouts {snap['timeouts']} errors {snap['errors']} gap_markers "
           f"{snap['gap_markers']} batches {snap['batches']} reconnects {snap['reconnects']} "
           f"(flushed: {loop_ok})")
-    print(f"trades: emulator sent {emu_trades}, hub received {hub_ev['trade']}, bridge offered "
-          f"{want}, remote handled {remote_n} ({remote_unique} unique; missing {lost}); "
+    print(f"trades: emulator sent {emu_trades}, hub received {hub_ev['trade']} (routed by the "
+          f"reader; the gap filler's held/backfilled trades are not in it: gaps {gap['gaps']} "
+          f"backfilled {gap['backfilled']} duplicates {gap['duplicates']} unfilled "
+          f"{gap['unfilled']}), bridge offered {want}, remote handled {remote_n} "
+          f"({remote_unique} unique; missing {lost}); "
           f"markets whose count matches the bridge's: {per_market_ok}/{len(codes)}; remote "
-          f"consumer: redelivered {rsnap['redelivered']} duplicates {rsnap['duplicates']} "
-          f"gaps {rsnap['gaps']}")
+          f"consumer: redelivered {rfinal['redelivered']} duplicates {rfinal['duplicates']} "
+          f"gaps {rfinal['gaps']} lost {rfinal['lost']}")
     print(f"hub_bridge_cpu_us={bridge_run_us:.2f} hub_inproc_cpu_us={inproc_us:.2f} "
           f"hub_added_cpu_us={added_us:.2f} hub_cpu_ratio={ratio:.3f} "
           f"hub_loop_cpu_us={loop_us:.2f} hub_lat_p50_ms={p50:.3f} hub_lat_p99_ms={p99:.3f} "
+          f"hub_lat_p50_ms_nobatch={p50_off:.3f} hub_lat_p99_ms_nobatch={p99_off:.3f} "
           f"events_per_s={events / wall:.0f} markets={len(codes)} offered={snap['offered']} "
           f"published={snap['published']} acked={snap['acked']} dropped={snap['dropped']} "
           f"emulator_trades={emu_trades} hub_trades={hub_ev['trade']} bridge_trades={want} "
-          f"remote_trades={remote_unique} missing={lost}")
-    return 1 if snap["dropped"] or lost else 0
+          f"remote_trades={remote_unique} missing={lost} markets_matched={per_market_ok}")
+    return 1 if snap["dropped"] or lost or per_market_ok != len(codes) else 0
 
 
 def pct(values: list[float], q: float) -> float:
@@ -572,7 +725,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hub", action="store_true",
                     help="the whole live path: emulator -> Hub -> nats-bridge -> RemoteHub")
     ap.add_argument("--window", type=float, default=None, help="--hub: seconds measured")
+    ap.add_argument("--window-off", type=float, default=None,
+                    help="--hub: seconds measured with batching off (0 = skip; default --window)")
+    ap.add_argument("--remote-child", metavar="URL", help=argparse.SUPPRESS)
+    ap.add_argument("--codes", default="", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.remote_child:
+        return remote_child(args.remote_child, [c for c in args.codes.split(",") if c])
     if args.hub:
         return hub_mode(args)
     n = 600 if args.smoke else 5000 if args.quick else args.events
