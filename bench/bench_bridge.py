@@ -36,15 +36,16 @@ in-process window (what the bridge adds; goal <= 50 us) and the bridge loop thre
 remote handler, from the remote consumer's ``latencies_ms`` over each window (both processes
 read the same machine clock, so ``time.time_ns()`` deltas are valid): p50/p90/p99/max, goals
 p99 <= 15 ms batching on, <= 5 ms off. Then the emulator's market is stopped, everything
-drains and the counts are compared: trades the emulator sent, the hub's reader routed (trades
-the gap filler held back or backfilled after a silence are not in that count; its counters are
-shown), the bridge offered and the remote handled (unique, per market), with the bridge's
-counters (offered/published/acked/dropped/resent/...) and the remote consumer's (redelivered,
-duplicates, gaps, lost). It exits 1 if anything was dropped or is missing or a market's count
-differs. About 75 s; ``--hub --smoke`` (60 markets, 600/s, 1.5 s windows) about 20 s. The
-machine is shared by four processes (emulator, hub, nats-server, remote): on a loaded or small
-machine a starved emulator goes silent, the gap filler holds trades and the remote falls
-behind, and the latencies show it. Machines are noisy: read the ratios.
+drains (including trades the gap filler still holds after a silence) and the counts are
+compared: trades the emulator sent, the hub's reader routed (trades the gap filler held back
+or backfilled after a silence are not in that count; its counters are shown), the bridge
+offered and the remote handled (unique, per market), with the bridge's counters (offered/
+published/acked/dropped/resent/...) and the remote consumer's (redelivered, duplicates, gaps,
+lost). It exits 1 if anything was dropped or is missing or a market's count differs. About
+75 s; ``--hub --smoke`` (60 markets, 600/s, 1.5 s windows) about 20 s. The machine is shared
+by four processes (emulator, hub, nats-server, remote): on a loaded or small machine a starved
+emulator goes silent, the gap filler holds trades and the remote falls behind, and the
+latencies show it (the header prints the load average). Machines are noisy: read the ratios.
 
 Usage: ``python bench/bench_bridge.py [--smoke | --quick] [--events N] [--rate R]``, or
 ``python bench/bench_bridge.py --hub [--smoke] [--window S] [--window-off S] [--rate R]
@@ -54,6 +55,7 @@ Usage: ``python bench/bench_bridge.py [--smoke | --quick] [--events N] [--rate R
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import socket
 import statistics
@@ -336,7 +338,7 @@ def hub_events(hub) -> dict[str, int]:
 def hub_gapfill(hub) -> dict[str, int]:
     """The trade gap filler's counters (all connections): trades it holds back after a
     silence or reconnect and releases later are not in :func:`hub_events`."""
-    out = {"gaps": 0, "backfilled": 0, "duplicates": 0, "unfilled": 0}
+    out = {"gaps": 0, "backfilled": 0, "duplicates": 0, "unfilled": 0, "held_markets": 0}
     for conn in hub.status()["connections"].values():
         for kind, n in (conn.get("gapfill") or {}).items():
             if kind in out:
@@ -471,7 +473,8 @@ def remote_child(url: str, codes: list[str]) -> int:
                        "per_market": {c: len(v) for c, v in list(tally.sids.items())},
                        **{k: snap.get(k, 0) for k in ("received", "acked", "redelivered",
                                                       "duplicates", "gaps", "lost",
-                                                      "reordered", "pending")}})
+                                                      "reordered", "rebinds",
+                                                      "pending")}})
                 break
             elif cmd:
                 reply({"error": f"unknown command {cmd!r}"})
@@ -537,7 +540,7 @@ def hub_mode(args) -> int:
     store = tempfile.TemporaryDirectory(prefix="bench-nats-")
     proc, url = start_server(store.name)
     emu, base = C.emulator_process(codes, target * 4.0)
-    t_start = time.monotonic()
+    t_start, load0 = time.monotonic(), os.getloadavg()[0]
     stops: list = []  # what to stop, should anything fail midway
     try:
         # 1. in-process baseline (and the rate calibration): Hub + a counting component
@@ -617,6 +620,12 @@ def hub_mode(args) -> int:
             return time.monotonic() - last[1] > 1.0
 
         wait_until(quiet, 20)
+        # trades the gap filler still holds (after a silence) come out after their backfill
+        # or max_hold_s: wait for them, so that the emulator's count can match
+        if not wait_until(lambda: hub_gapfill(hub)["held_markets"] == 0, 20, 0.2):
+            print("  the gap filler still holds trades after 20 s")
+        last[0] = -1
+        wait_until(quiet, 20)
         loop_ok = bridge.loop.run(pub.flush(20.0), 25.0)
         want = offered_trades()
         wait_until(lambda: remote.ask("count")["unique"] >= want, 30, 0.1)
@@ -665,7 +674,8 @@ def hub_mode(args) -> int:
           f"{base_events / base_wall:,.0f} ticker+trade/s at the hub in the in-process window "
           f"(aimed at {target:,.0f}); "
           f"windows {window:g} s (+ {window_off:g} s batching off); "
-          f"total {time.monotonic() - t_start:.0f} s")
+          f"total {time.monotonic() - t_start:.0f} s; load average {load0:.1f} -> "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other processes count too)")
     print(f"{'in-process: hub + counting component':44s} {inproc_us:7.1f} us/event   "
           f"({base_events} events in {base_wall:.1f} s; {base_handled} handled)")
     print(f"{'bridge: hub + nats-bridge (hub process)':44s} {bridge_run_us:7.1f} us/event   "
@@ -694,11 +704,13 @@ def hub_mode(args) -> int:
     print(f"trades: emulator sent {emu_trades}, hub received {hub_ev['trade']} (routed by the "
           f"reader; the gap filler's held/backfilled trades are not in it: gaps {gap['gaps']} "
           f"backfilled {gap['backfilled']} duplicates {gap['duplicates']} unfilled "
-          f"{gap['unfilled']}), bridge offered {want}, remote handled {remote_n} "
+          f"{gap['unfilled']}, still held: {gap['held_markets']} markets), bridge offered "
+          f"{want}, remote handled {remote_n} "
           f"({remote_unique} unique; missing {lost}); "
           f"markets whose count matches the bridge's: {per_market_ok}/{len(codes)}; remote "
           f"consumer: redelivered {rfinal['redelivered']} duplicates {rfinal['duplicates']} "
-          f"gaps {rfinal['gaps']} lost {rfinal['lost']}")
+          f"gaps {rfinal['gaps']} lost {rfinal['lost']} reordered {rfinal['reordered']} "
+          f"rebinds {rfinal['rebinds']}")
     print(f"hub_bridge_cpu_us={bridge_run_us:.2f} hub_inproc_cpu_us={inproc_us:.2f} "
           f"hub_added_cpu_us={added_us:.2f} hub_cpu_ratio={ratio:.3f} "
           f"hub_loop_cpu_us={loop_us:.2f} hub_lat_p50_ms={p50:.3f} hub_lat_p99_ms={p99:.3f} "
@@ -706,7 +718,8 @@ def hub_mode(args) -> int:
           f"events_per_s={events / wall:.0f} markets={len(codes)} offered={snap['offered']} "
           f"published={snap['published']} acked={snap['acked']} dropped={snap['dropped']} "
           f"emulator_trades={emu_trades} hub_trades={hub_ev['trade']} bridge_trades={want} "
-          f"remote_trades={remote_unique} missing={lost} markets_matched={per_market_ok}")
+          f"remote_trades={remote_unique} missing={lost} markets_matched={per_market_ok} "
+          f"emulator_minus_bridge={emu_trades - want}")
     return 1 if snap["dropped"] or lost or per_market_ok != len(codes) else 0
 
 
