@@ -8,15 +8,18 @@ The private ConnectionActor reports the link (``LinkUp`` / ``LinkDown`` / ``Link
   every ``poll_interval_s`` (default 1 s: about 3 requests/s, a tenth of Upbit's 30/s
   ``default`` group) and emits the same MyOrderEvent / MyAssetEvent for every change seen.
 - When the link comes back, polling stops and one reconciliation pass runs, so that no order
-  state change that happened during the gap is missed; the shared
+  state change that happened during the gap is missed; if that pass fails (a 429 window, a
+  network error), it is tried again (1 s, 2 s, 4 s ... at most 10 s apart) until one succeeds
+  or the link drops again (the next one then covers the same gap); the shared
   :class:`~upbit_hub.actors.private_state.PrivateStateTracker` makes sure nothing is delivered
   twice (live events already delivered over REST are dropped by the reader).
 - The first time the link is up, the tracker is seeded from REST silently (nothing emitted).
 
-REST errors are logged and retried at the next poll; 429/418 back off for 10 s; 401 stops
-polling until the link reports again (the components get the error from the connection). The
-first poll runs before "polling" is logged, so with keys Upbit refuses the log says once that
-REST refused them too, and never that it is polling.
+REST errors are logged and retried at the next poll (while live: by the retry above); 429/418
+back off for 10 s while polling; 401 stops polling until the link reports again (the
+components get the error from the connection). The first poll runs before "polling" is logged,
+so with keys Upbit refuses the log says once that REST refused them too, and never that it is
+polling.
 
 Runs in: the fallback actor's thread (blocking REST calls happen here, off every hot path).
 """
@@ -74,6 +77,17 @@ class _Poll:
     epoch: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    """Run the failed seeding/reconciliation pass again (only the latest one counts)."""
+
+    epoch: int
+    token: int
+
+
+_RETRY_MAX_S = 10.0
+
+
 class PrivateFallbackActor(pykka.ThreadingActor):
     """REST polling while the private stream is down; reconciliation when it returns."""
 
@@ -107,6 +121,9 @@ class PrivateFallbackActor(pykka.ThreadingActor):
         self.detect_delays: list[float] = []
         self.last_error = ""
         self.auth_refused = False  # logged once per episode; cleared when the link is up
+        self.retry_token = 0  # bumps on every pass; a scheduled _Retry must carry the latest
+        self.retries = 0  # failed passes in a row while live (backoff)
+        self.reconcile_retries = 0  # total, for the status
 
     # -- scheduling ----------------------------------------------------------------------------
 
@@ -139,6 +156,11 @@ class PrivateFallbackActor(pykka.ThreadingActor):
             if message.epoch == self.epoch and self.mode == "polling":
                 self._poll()
                 self._later(self.poll_interval_s, _Poll(self.epoch))
+        elif isinstance(message, _Retry):
+            if (message.epoch == self.epoch and message.token == self.retry_token
+                    and self.mode == "live"):
+                self.reconcile_retries += 1
+                self._poll()
         elif isinstance(message, Ping):
             return True
         elif isinstance(message, GetStatus):
@@ -150,6 +172,7 @@ class PrivateFallbackActor(pykka.ThreadingActor):
                 "duplicates_dropped": self.tracker.duplicates,
                 "detect_delays_s": list(self.detect_delays),
                 "last_error": self.last_error,
+                "reconcile_retries": self.reconcile_retries,
             }
         return None
 
@@ -185,6 +208,7 @@ class PrivateFallbackActor(pykka.ThreadingActor):
 
     def _up(self) -> None:
         self.auth_refused = False
+        self.retries = 0
         was = self.mode
         self._set_mode("live")
         self.down_since = None
@@ -200,12 +224,14 @@ class PrivateFallbackActor(pykka.ThreadingActor):
         return fn(*args, **kwargs)
 
     def _seed(self) -> None:
+        self.retry_token += 1
         try:
             orders = self._open_orders()
             accounts = self._call(self.rest.get_accounts)
         except UpbitHubError as exc:
             self._failed(exc)
             return
+        self.retries = 0
         self.seed_ms = int(time.time() * 1000)
         self.tracker.seed(orders, accounts)
 
@@ -223,6 +249,7 @@ class PrivateFallbackActor(pykka.ThreadingActor):
         if not self.tracker.seeded:
             self._seed()  # nothing to compare with yet: remember, emit nothing
             return
+        self.retry_token += 1  # this pass supersedes any retry scheduled before it
         try:
             orders = self._open_orders()
             since = self.gap_start_ms if self.gap_start_ms is not None else self.seed_ms
@@ -246,6 +273,7 @@ class PrivateFallbackActor(pykka.ThreadingActor):
         except UpbitHubError as exc:
             self._failed(exc)
             return
+        self.retries = 0
         if self.mode == "live":
             self.gap_start_ms = None  # the gap is reconciled; the stream carries on from here
         events = self.tracker.reconcile_orders(detailed)
@@ -259,7 +287,15 @@ class PrivateFallbackActor(pykka.ThreadingActor):
 
     def _failed(self, exc: UpbitHubError) -> None:
         self.last_error = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, RateLimitedError):
+        if self.mode == "live" and not isinstance(exc, AuthError):
+            # The stream is up again but the pass that covers the gap (or seeds) failed: no
+            # later poll would run it, so what changed during the gap would never be told.
+            delay = min(_RETRY_MAX_S, max(1.0, self.poll_interval_s) * 2**self.retries)
+            self.retries += 1
+            log.warning("private fallback: reconciling over REST failed (%s); again in %.1fs",
+                        exc, delay)  # fmt: skip
+            self._later(delay, _Retry(self.epoch, self.retry_token))
+        elif isinstance(exc, RateLimitedError):
             log.warning("private fallback: REST rate-limited (%s); pausing 10 s", exc)
             if self.mode == "polling":
                 self._set_mode("waiting")

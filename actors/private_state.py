@@ -34,8 +34,26 @@ FINAL_STATES = frozenset({"done", "cancel", "prevented"})
 @dataclass
 class _OrderView:
     states: set[str] = field(default_factory=set)  # non-trade states delivered
-    fills: set[str] = field(default_factory=set)  # trade_uuids delivered
-    trades_count: int = 0  # fills accounted for (also those known only by count)
+    fills: set[str] = field(default_factory=set)  # trade_uuids delivered (or seen at seeding)
+    seeded_count: int = 0  # fills the order had when the tracker was seeded (told to nobody)
+    unnamed: int = 0  # of those, how many are known only by count (their ids not seen yet)
+
+    @property
+    def trades_count(self) -> int:
+        """Fills accounted for, also those known only by count."""
+        return len(self.fills) + self.unnamed
+
+    def pre_seed(self, ordinal: int) -> bool:
+        """Is the fill with this ordinal (1-based; Upbit's ``trades_count`` after it) one of
+        the unnamed fills from before seeding? Then it counts as told; it is named now.
+
+        Only seeding creates knowledge by count. A live event's ``trades_count`` (a ``done``
+        saying 3, a fill saying 2) does not: the fills before it may be exactly those the gap
+        swallowed, and REST must still tell them."""
+        if self.unnamed > 0 and 0 < ordinal <= self.seeded_count:
+            self.unnamed -= 1
+            return True
+        return False
 
 
 class PrivateStateTracker:
@@ -72,19 +90,14 @@ class PrivateStateTracker:
             tid = ev.trade_uuid
             if tid is not None and tid in view.fills:
                 return False
-            count = ev.trades_count or 0
-            known_by_count_only = view.trades_count - len(view.fills)
             if tid is not None:
                 view.fills.add(tid)
-            if count and count <= view.trades_count and known_by_count_only > 0:
-                return False  # counted at seeding/reconciliation time, before its id was known
-            view.trades_count = max(view.trades_count, count, len(view.fills))
+            if view.pre_seed(ev.trades_count or 0):
+                return False  # counted at seeding time, before its id was known
             return True
         if ev.state in view.states:
             return False
         view.states.add(ev.state or "")
-        if ev.trades_count:
-            view.trades_count = max(view.trades_count, ev.trades_count)
         return True
 
     def _record_assets(self, ev: MyAssetEvent) -> bool:
@@ -106,8 +119,9 @@ class PrivateStateTracker:
                 view.states.add("wait")
                 if order.state in FINAL_STATES:
                     view.states.add(order.state)
-                view.trades_count = max(view.trades_count, order.trades_count)
                 view.fills.update(t.uuid for t in order.trades)
+                view.seeded_count = max(view.seeded_count, order.trades_count)
+                view.unnamed = max(0, view.seeded_count - len(view.fills))
             for acc in accounts:
                 self.balances[acc.currency] = (acc.balance, acc.locked)
             self.seeded = True
@@ -144,7 +158,7 @@ class PrivateStateTracker:
         view = self.orders.get(order.uuid)
         if view is None:
             view = self.orders[order.uuid] = _OrderView()
-        if "wait" not in view.states and not view.fills and view.trades_count == 0:
+        if "wait" not in view.states and view.trades_count == 0:
             view.states.add("wait")
             events.append(order_event(
                 order, now_ms=now, state="wait", executed_volume=Decimal(0),
@@ -153,21 +167,19 @@ class PrivateStateTracker:
             ))
         else:
             view.states.add("wait")
-        unseen = [t for t in order.trades if t.uuid not in view.fills]
-        skip = max(0, view.trades_count - len(view.fills))  # fills known only by count
-        for fill in unseen[skip:]:
+        for ordinal, fill in enumerate(order.trades, 1):  # oldest first, as Upbit lists them
+            if fill.uuid in view.fills:
+                continue
             view.fills.add(fill.uuid)
-            view.trades_count = max(view.trades_count, len(view.fills) + skip)
+            if view.pre_seed(ordinal):
+                continue  # from before seeding: nobody is told about those
             events.append(order_event(
                 order, now_ms=now, state="trade", trade_uuid=fill.uuid, price=fill.price,
-                volume=fill.volume, trades_count=view.trades_count,
+                volume=fill.volume, trades_count=ordinal,
                 trade_timestamp=iso_to_ms(fill.created_at),
             ))
-        for fill in unseen[:skip]:
-            view.fills.add(fill.uuid)
         if order.state in FINAL_STATES and order.state not in view.states:
             view.states.add(order.state)
-            view.trades_count = max(view.trades_count, order.trades_count)
             events.append(order_event(order, now_ms=now))
         return events
 
