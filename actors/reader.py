@@ -307,14 +307,16 @@ class Reader(threading.Thread):
             # Wake the components once per socket read, not once per event: when nothing is
             # buffered the next recv() blocks, so everything decoded so far is handed over now.
             if to_wake and (since_wake >= _WAKE_EVERY or not getattr(ws, "buffered_bytes", 0)):
-                for inbox in to_wake:
-                    if not inbox.wake():
-                        self._dead(inbox)
-                to_wake.clear()
+                self._wake(to_wake)
                 since_wake = 0
             try:
                 frame = ws.recv()
             except Exception as exc:  # closed, reset, protocol error: reconnect in every case
+                # Hand over what this socket delivered before it closed. An inbox whose put()
+                # asked for a wake-up stays "scheduled" until it is woken and drained: skip the
+                # wake and every later put() says "already scheduled", so that component never
+                # hears anything again (a socket closing with frames still buffered did this).
+                self._wake(to_wake)
                 return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             now = monotonic()
             silence = now - session.last_frame
@@ -362,6 +364,12 @@ class Reader(threading.Thread):
                     self._tell(ControlFrame(session, ev))
                 elif isinstance(ev, UnknownEvent):
                     stats.unknown += 1
+
+    def _wake(self, inboxes: set[ComponentInbox]) -> None:
+        for inbox in inboxes:
+            if not inbox.wake():
+                self._dead(inbox)
+        inboxes.clear()
 
     def _silence_ended(self, session: Session, silence: float) -> None:
         """A socket went silent and came back without dropping: whatever the server did not
