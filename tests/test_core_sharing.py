@@ -81,8 +81,10 @@ def test_subscribing_a_code_someone_else_has_gives_the_newcomer_a_snapshot(hub, 
     a.subscribe_ticker(["KRW-BTC"], first)
     eventually(lambda: first.count("ticker", "KRW-BTC") >= 1, timeout=10)
     b.subscribe_ticker(["KRW-BTC"], second)
-    eventually(lambda: second.count("ticker", "KRW-BTC") >= 1, timeout=10)
-    assert second.events[("ticker", "KRW-BTC")][0].stream_type == "SNAPSHOT"
+    # the shared stream's REALTIME tickers reach the newcomer at once; its SNAPSHOT (of the
+    # request that now includes it) may come a moment later on a loaded machine
+    eventually(lambda: any(ev.stream_type == "SNAPSHOT"
+                           for ev in second.events.get(("ticker", "KRW-BTC"), [])), timeout=10)
     a.cleanup()
     b.cleanup()
 

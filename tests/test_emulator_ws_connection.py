@@ -87,10 +87,10 @@ def test_the_server_never_pings_and_an_idle_socket_is_dropped_without_a_close_fr
     assert time.monotonic() - probe.opened_at >= 0.55
 
 
-@pytest.mark.parametrize("emulator", [{"idle_timeout": 0.6}], indirect=True)
+@pytest.mark.parametrize("emulator", [{"idle_timeout": 1.0}], indirect=True)
 def test_client_pings_keep_an_otherwise_idle_socket_alive(emulator, open_ws):
     probe = open_ws(emulator.ws_url)
-    deadline = time.monotonic() + 2.0  # more than three idle timeouts
+    deadline = time.monotonic() + 3.2  # more than three idle timeouts
     while time.monotonic() < deadline:
         probe.ws.ping("k")
         assert probe.recv_frame(timeout=1).opcode == websocket.ABNF.OPCODE_PONG
@@ -99,14 +99,14 @@ def test_client_pings_keep_an_otherwise_idle_socket_alive(emulator, open_ws):
     assert emulator.stats().open_connections["public"] == 1
 
 
-@pytest.mark.parametrize("emulator", [{"idle_timeout": 0.6, "rate": 500}], indirect=True)
+@pytest.mark.parametrize("emulator", [{"idle_timeout": 1.0, "rate": 500}], indirect=True)
 def test_data_flowing_to_the_client_keeps_the_socket_alive(emulator, open_ws):
     probe = open_ws(emulator.ws_url)
     probe.send_json([{"ticket": "t"}, {"type": "trade", "codes": ["KRW-BTC", "KRW-ETH"]}])
-    frames = probe.collect(2.0)
+    frames = probe.collect(3.0)  # three idle timeouts
     assert probe.close_code is None
     assert len(frames) > 10
-    assert max(b.at - a.at for a, b in itertools.pairwise(frames)) < 0.6
+    assert max(b.at - a.at for a, b in itertools.pairwise(frames)) < 1.0
 
 
 @pytest.mark.parametrize("emulator", [{"up_period": 0.4}], indirect=True)
@@ -129,10 +129,10 @@ def test_repeated_text_pings_do_not_stack_status_timers_and_are_never_errors(emu
     probe = open_ws(emulator.ws_url)
     for _ in range(3):
         probe.send_text("PING")
-    frames = probe.collect(1.05)
+    frames = probe.collect(1.65)
     objs = [f.json() for f in frames]
     assert objs and all(o == {"status": "UP"} for o in objs)
-    assert 2 <= len(objs) <= 4  # one timer: ~3 in 1.05 s, not ~9
+    assert 2 <= len(objs) <= 7  # one timer: ~5 in 1.65 s, not ~15
     assert probe.close_code is None
 
 
