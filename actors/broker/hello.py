@@ -58,6 +58,9 @@ async def gather(nc: Any, wait_s: float = 0.5) -> list[Hello]:
     first = asyncio.Event()
 
     async def on_reply(msg: Any) -> None:
+        if not msg.data:  # the server's "no responders" status (503): no bridge is up
+            first.set()
+            return
         try:
             got.append(_dec.decode(msg.data))
         except Exception as exc:

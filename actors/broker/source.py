@@ -157,9 +157,10 @@ class RemoteHub:
             log.info("remote source: account %s (read off the stream; no hub answered)",
                      labels[0])  # fmt: skip
             return labels[0]
-        log.warning("remote source: no hub answered and the stream holds no private events: "
-                    "private events and orders use account 'default' (set [source] account "
-                    "to the label the hub's bridge logs if that is not its label)")
+        # info: a component that reads private events under it is warned at bind time
+        log.info("remote source: no hub answered and the stream holds no private events: "
+                 "private events and orders use account 'default' (set [source] account to "
+                 "the label the hub's bridge logs if that is not its label)")
         return "default"
 
     async def _rebind_all(self) -> None:
