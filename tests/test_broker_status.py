@@ -93,3 +93,27 @@ def test_source_settings_unknown_key_is_a_clear_error():
     with pytest.raises(ConfigError) as err:
         parse_settings('[bridge]\nservers = ["http://127.0.0.1:4222"]\n')
     assert "bridge.servers[0]" in str(err.value)
+
+
+def test_the_plain_status_line_takes_each_running_plugins_status_line(make_emulator, make_hub):
+    from upbit_hub.plugins import Component
+    from upbit_hub.plugins.sdk_host import ComponentHost
+
+    class Talker(Component):
+        def status_line(self):
+            return "talking"
+
+        def status_lines(self):
+            return ["a", "panel", "of", "lines"]
+
+    class Quiet(Component):
+        pass
+
+    host = ComponentHost(make_hub(make_emulator(rate=0)))
+    try:
+        assert host.start_component("talker", Talker).state == "running"
+        assert host.start_component("quiet", Quiet).state == "running"
+        assert host.panels(one_line=True) == [("talker", ["talking"])]
+        assert host.panels() == [("talker", ["a", "panel", "of", "lines"])]
+    finally:
+        host.stop()
