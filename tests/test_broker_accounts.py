@@ -125,3 +125,36 @@ def test_a_remote_with_no_account_refuses_to_guess_between_two_hubs(
             named.stop()
     finally:
         host.stop()
+
+
+def test_a_remote_started_while_its_hub_was_down_learns_the_label_at_its_first_private_use(
+        make_emulator, make_hub, nats_server, tmp_path):
+    emu = make_emulator(rate=50)
+    hub = make_hub(emu, environ=KEYS, trading_journal_path=str(tmp_path / "journal.jsonl"))
+    cfg = NatsBridgeConfig(servers=[nats_server.url], types=["myOrder"], symbols=["KRW-BTC"],
+                           orders=True)
+    first = ComponentHost(hub)
+    assert first.start_component("bridge", NatsBridge, cfg, "nats-bridge").state == "running"
+    label = first.component("bridge").account
+    first.stop()  # the stream exists; no hub answers now, no private event was stored
+    remote = RemoteHub(remote_settings(nats_server.url, deliver="all"), environ={}).start()
+    bhost = ComponentHost(hub)
+    rhost = ComponentHost(remote)
+    try:
+        assert remote.account == "default" and remote.account_guessed
+        assert bhost.start_component("bridge", NatsBridge, cfg, "nats-bridge").state == \
+            "running"  # fmt: skip
+        assert rhost.start_component("listener", PrivateListener).state == "running"
+        t = rhost.component("listener")
+        rows = emu.call(lambda core: core.market.book("KRW-BTC"))
+        far = max(r[1] for r in rows if r[1] > 0) - 1_000_000
+        order = t.ctx.buy_limit("KRW-BTC", far, Decimal("0.0001"))
+        assert remote.account == label
+        assert t.wait(lambda c: any(u.client_id == order.client_id and u.state == "wait"
+                                    for u in c.updates))  # fmt: skip
+        assert t.wait(lambda c: any(getattr(e, "identifier", None) == order.client_id
+                                    for e in c.my_orders))  # fmt: skip
+    finally:
+        rhost.stop()
+        remote.stop()
+        bhost.stop()

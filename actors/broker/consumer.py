@@ -144,6 +144,9 @@ class RemoteConsumer:
         nc, js = src.nc, src.js
         while not nc.is_connected:
             await asyncio.sleep(0.05)
+        if src.account_guessed and any(t in codec.PRIVATE for keys in self.wishes.values()
+                                       for t, _ in keys):  # fmt: skip
+            await src.settle_account()
         subjects = self.subjects()
         self.incarnation += 1
         inc = self.incarnation

@@ -53,7 +53,6 @@ class RemoteOrderGateway:
     def __init__(self, source: Any) -> None:
         self.source = source
         self.clock = source.clock
-        self.account = source.account
         self.timeout_s = source.cfg.order_timeout_s
         self.balances: dict[str, Decimal] = {}
         self.sent = 0
@@ -65,6 +64,11 @@ class RemoteOrderGateway:
         self._feeds: dict[str, _Feed] = {}
         self._up_sub: Any = None
         source.link.listeners.append(self._after_reconnect)
+
+    @property
+    def account(self) -> str:
+        """The account label of the hub (settled by the first attach if it was a guess)."""
+        return str(self.source.account)
 
     # -- the gateway interface (any thread) -------------------------------------------------
 
@@ -163,6 +167,7 @@ class RemoteOrderGateway:
 
     async def _attach(self, component_id: str, sink: Callable[[OrderUpdate], None]
                       ) -> list[OrderUpdate]:
+        await self.source.settle_account()
         feed = self._feeds.get(component_id)
         if feed is None:
             if self._up_sub is None:

@@ -76,6 +76,7 @@ class RemoteHub:
         self.cfg = src
         self.stream = src.stream
         self.account = src.account or "default"  # unset: the hub's bridge says (hello)
+        self.account_guessed = False  # True: no hub told us yet (see settle_account)
         self.deliver = src.deliver
         self.ack_wait_s = src.ack_wait_s
         self.reorder_wait_s = src.reorder_wait_s
@@ -135,7 +136,18 @@ class RemoteHub:
         if not self.cfg.account:
             self.account = await self._discover_account()
 
-    async def _discover_account(self) -> str:
+    async def settle_account(self) -> str:
+        """The account label, asked again if no hub had answered at start (it may have been
+        down): the first private subscription or order call settles it. Runs in: the loop
+        thread."""
+        if self.account_guessed:
+            label = await self._discover_account(quiet=True)
+            if label != "default":
+                self.account = label
+                self.account_guessed = False
+        return self.account
+
+    async def _discover_account(self, quiet: bool = False) -> str:
         """The account label of the hub publishing to our stream: asked of the bridges
         (hello), else read off the stream's private subjects, else ``default``."""
         from ..protocol.errors import BrokerConfigError
@@ -157,6 +169,9 @@ class RemoteHub:
             log.info("remote source: account %s (read off the stream; no hub answered)",
                      labels[0])  # fmt: skip
             return labels[0]
+        self.account_guessed = True
+        if quiet:
+            return "default"
         # info: a component that reads private events under it is warned at bind time
         log.info("remote source: no hub answered and the stream holds no private events: "
                  "private events and orders use account 'default' (set [source] account to "
