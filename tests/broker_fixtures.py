@@ -4,9 +4,9 @@
 its fixtures to every test: the ``nats_server`` fixture (one server per test, on a free
 loopback port, with a file store in the test's tmp_path) or ``make_nats_server`` for
 several. A server can be SIGKILLed and started again on the same port and store; every
-server is stopped after the test. ``tcp_proxy(port)`` puts a loopback TCP proxy in front of a
-server that a test can ``cut()`` and ``restore()``: one client loses its link while the
-server and every other client stay up.
+server is stopped after the test. (To cut one client's link while the server and every other
+client stay up, put conftest's ``tcp_forwarder`` in front of the server: ``cut()``,
+``restore()``.)
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -129,95 +128,3 @@ def nats_server(make_nats_server: Callable[..., NatsServer]) -> NatsServer:
     """A started ``nats-server -js`` on a free loopback port with a tmp file store."""
     return make_nats_server()
 
-
-class TcpProxy:
-    """A loopback TCP proxy to ``127.0.0.1:target``. ``cut()`` closes every link through it
-    and refuses new ones until ``restore()`` (real sockets; the server sees the client go)."""
-
-    def __init__(self, target: int) -> None:
-        self.target = target
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._open = threading.Event()
-        self._open.set()
-        self._lock = threading.Lock()
-        self._socks: set[socket.socket] = set()
-        self._closed = False
-        self.links = 0
-        threading.Thread(target=self._accept, name="tcp-proxy", daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            if not self._open.is_set():
-                client.close()
-                continue
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=5)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._socks.update((client, upstream))
-                self.links += 1
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            self._close(s)
-
-    def _close(self, s: socket.socket) -> None:
-        with self._lock:
-            self._socks.discard(s)
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        s.close()
-
-    def cut(self) -> None:
-        """Close every link now and refuse new ones until :meth:`restore`."""
-        self._open.clear()
-        with self._lock:
-            socks = list(self._socks)
-        for s in socks:
-            self._close(s)
-
-    def restore(self) -> None:
-        self._open.set()
-
-    def close(self) -> None:
-        self._closed = True
-        self.cut()
-        self._listener.close()
-
-
-@pytest.fixture
-def tcp_proxy() -> Iterator[Callable[[int], TcpProxy]]:
-    """``tcp_proxy(port)``: a :class:`TcpProxy` to that loopback port; closed afterwards."""
-    proxies: list[TcpProxy] = []
-
-    def make(port: int) -> TcpProxy:
-        proxy = TcpProxy(port)
-        proxies.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in proxies:
-        proxy.close()

@@ -30,7 +30,6 @@ def _load_broker_fixtures() -> object:
 _broker = _load_broker_fixtures()
 nats_server = _broker.nats_server  # type: ignore[attr-defined]
 make_nats_server = _broker.make_nats_server  # type: ignore[attr-defined]
-tcp_proxy = _broker.tcp_proxy  # type: ignore[attr-defined]
 
 
 def _eventually(pred: Callable[[], object], timeout: float = 5.0, interval: float = 0.01) -> object:
@@ -267,7 +266,9 @@ def exchange_rest() -> Iterator[Callable[..., object]]:
 
 class TcpForwarder:
     """Forwards ``127.0.0.1:port`` to ``target``; ``refuse(seconds)`` closes the listening
-    socket for a while, so clients get a real ECONNREFUSED (a network fault, not a mock)."""
+    socket for a while, so clients get a real ECONNREFUSED (a network fault, not a mock);
+    ``cut()`` also closes every link through it (the target sees its client go) and refuses
+    until ``restore()``."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         import socket
@@ -281,6 +282,7 @@ class TcpForwarder:
         self._listener = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._links: set = set()  # sockets of the open links (both ends)
         self.refused_windows = 0
         self._listen()
 
@@ -305,11 +307,13 @@ class TcpForwarder:
             except OSError:
                 client.close()
                 continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._links.update((client, upstream))
             for a, b in ((client, upstream), (upstream, client)):
                 self._threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src, dst) -> None:
+    def _pipe(self, src, dst) -> None:
         try:
             while True:
                 data = src.recv(65536)
@@ -320,10 +324,32 @@ class TcpForwarder:
             pass
         finally:
             for s in (src, dst):
-                try:
-                    s.close()
-                except OSError:
-                    pass
+                self._drop(s)
+
+    def _drop(self, s) -> None:
+        with self._lock:
+            self._links.discard(s)
+        try:
+            s.shutdown(self._socket.SHUT_RDWR)  # wakes the other pipe's recv() on it
+        except OSError:
+            pass
+        try:
+            s.close()
+        except OSError:
+            pass
+
+    def cut(self) -> None:
+        """Refuse new links and close every open one, until :meth:`restore`."""
+        with self._lock:
+            if self._listener is not None:
+                self._close_listener()
+            links = list(self._links)
+        for s in links:
+            self._drop(s)
+
+    def restore(self) -> None:
+        """Accept links again after :meth:`cut`."""
+        self._reopen()
 
     def refuse(self, seconds: float) -> None:
         """Close the listening socket now; open it again after ``seconds``."""

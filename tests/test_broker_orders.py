@@ -46,25 +46,40 @@ def posts(emu, client_id: str) -> list:
             if r.method == "POST" and r.path == "/v1/orders" and r.identifier == client_id]
 
 
+def bridge_config(url: str) -> NatsBridgeConfig:
+    """The hub's bridge serving orders under account ``acct``."""
+    return NatsBridgeConfig(servers=[url], types=["trade"], symbols=["KRW-BTC"], orders=True,
+                            account="acct")
+
+
+def start_remote(url: str) -> tuple[RemoteHub, ComponentHost]:
+    """A remote source on ``url`` (account ``acct``) and its plugin host."""
+    s = Settings()
+    src = msgspec.structs.replace(s.source, enabled=True, servers=[url], account="acct",
+                                  order_timeout_s=1.0)
+    remote = RemoteHub(msgspec.structs.replace(s, source=src), environ={}).start()
+    return remote, ComponentHost(remote)
+
+
+def resting_price(emu) -> int:
+    """A KRW-BTC bid price far under the book: an order there rests, never fills."""
+    rows = emu.call(lambda core: core.market.book("KRW-BTC"))
+    return max(r[1] for r in rows if r[1] > 0) - 1_000_000
+
+
 def test_remote_order_reaches_the_emulator_exactly_once_across_a_broker_restart(
         make_emulator, make_hub, nats_server, tmp_path, eventually):
     emu = make_emulator(rate=100)
     hub = make_hub(emu, environ=KEYS, trading_journal_path=str(tmp_path / "journal.jsonl"))
     bhost = ComponentHost(hub)
-    cfg = NatsBridgeConfig(servers=[nats_server.url], types=["trade"], symbols=["KRW-BTC"],
-                           orders=True, account="acct")
-    report = bhost.start_component("bridge", NatsBridge, cfg, "nats-bridge")
+    report = bhost.start_component("bridge", NatsBridge, bridge_config(nats_server.url),
+                                   "nats-bridge")  # fmt: skip
     assert report.state == "running", report.error
-    s = Settings()
-    src = msgspec.structs.replace(s.source, enabled=True, servers=[nats_server.url],
-                                  account="acct", order_timeout_s=1.0)
-    remote = RemoteHub(msgspec.structs.replace(s, source=src), environ={}).start()
-    rhost = ComponentHost(remote)
+    remote, rhost = start_remote(nats_server.url)
     try:
         assert rhost.start_component("trader", Trader).state == "running"
         t = rhost.component("trader")
-        rows = emu.call(lambda core: core.market.book("KRW-BTC"))
-        far = max(r[1] for r in rows if r[1] > 0) - 1_000_000  # rests, never fills
+        far = resting_price(emu)
 
         first = t.ctx.buy_limit("KRW-BTC", far, Decimal("0.0001"))
         assert t.wait_state(first.client_id, "wait")
@@ -94,27 +109,21 @@ def test_remote_order_reaches_the_emulator_exactly_once_across_a_broker_restart(
 
 
 def test_order_updates_made_while_a_remote_is_cut_off_reach_it_once_after_it_reconnects(
-        make_emulator, make_hub, nats_server, tcp_proxy, tmp_path, eventually):
+        make_emulator, make_hub, nats_server, tcp_forwarder, tmp_path, eventually):
     """Updates travel over plain NATS: one made while the remote's link is down is never
     delivered live, and must come from the hub's update log when the remote reconnects."""
     emu = make_emulator(rate=100)
     hub = make_hub(emu, environ=KEYS, trading_journal_path=str(tmp_path / "journal.jsonl"))
     bhost = ComponentHost(hub)
-    cfg = NatsBridgeConfig(servers=[nats_server.url], types=["trade"], symbols=["KRW-BTC"],
-                           orders=True, account="acct")
-    assert bhost.start_component("bridge", NatsBridge, cfg, "nats-bridge").state == "running"
+    assert bhost.start_component("bridge", NatsBridge, bridge_config(nats_server.url),
+                                 "nats-bridge").state == "running"  # fmt: skip
     service = bhost.component("bridge").orders
-    proxy = tcp_proxy(nats_server.port)  # only the remote's link goes through it
-    s = Settings()
-    src = msgspec.structs.replace(s.source, enabled=True, servers=[proxy.url],
-                                  account="acct", order_timeout_s=1.0)
-    remote = RemoteHub(msgspec.structs.replace(s, source=src), environ={}).start()
-    rhost = ComponentHost(remote)
+    proxy = tcp_forwarder("127.0.0.1", nats_server.port)  # only the remote's link uses it
+    remote, rhost = start_remote(f"nats://127.0.0.1:{proxy.port}")
     try:
         assert rhost.start_component("trader", Trader).state == "running"
         t = rhost.component("trader")
-        rows = emu.call(lambda core: core.market.book("KRW-BTC"))
-        far = max(r[1] for r in rows if r[1] > 0) - 1_000_000  # rests, never fills
+        far = resting_price(emu)
         first = t.ctx.buy_limit("KRW-BTC", far, Decimal("0.0001"))
         assert t.wait_state(first.client_id, "wait")
         gateway = remote.order_gateway()
@@ -171,20 +180,14 @@ def test_an_update_made_while_the_hubs_bridge_was_down_reaches_the_remote_once_a
     update meanwhile; the new service announces itself and the remote catches up, once."""
     emu = make_emulator(rate=100)
     hub = make_hub(emu, environ=KEYS, trading_journal_path=str(tmp_path / "journal.jsonl"))
-    cfg = NatsBridgeConfig(servers=[nats_server.url], types=["trade"], symbols=["KRW-BTC"],
-                           orders=True, account="acct")
+    cfg = bridge_config(nats_server.url)
     bhost = ComponentHost(hub)
     assert bhost.start_component("bridge", NatsBridge, cfg, "nats-bridge").state == "running"
-    s = Settings()
-    src = msgspec.structs.replace(s.source, enabled=True, servers=[nats_server.url],
-                                  account="acct", order_timeout_s=1.0)
-    remote = RemoteHub(msgspec.structs.replace(s, source=src), environ={}).start()
-    rhost = ComponentHost(remote)
+    remote, rhost = start_remote(nats_server.url)
     try:
         assert rhost.start_component("trader", Trader).state == "running"
         t = rhost.component("trader")
-        rows = emu.call(lambda core: core.market.book("KRW-BTC"))
-        far = max(r[1] for r in rows if r[1] > 0) - 1_000_000
+        far = resting_price(emu)
         order = t.ctx.buy_limit("KRW-BTC", far, Decimal("0.0001"))
         assert t.wait_state(order.client_id, "wait")
 
