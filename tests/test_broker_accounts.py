@@ -49,6 +49,18 @@ class PrivateListener(Component):
             return self.cond.wait_for(lambda: pred(self), timeout)
 
 
+def place_and_hear_it_back(emu, listener: PrivateListener) -> None:
+    """A resting order from the remote ``listener``: the call reaches the hub under the
+    account label, and the account's private stream comes back through the bridge under it."""
+    rows = emu.call(lambda core: core.market.book("KRW-BTC"))
+    far = max(r[1] for r in rows if r[1] > 0) - 1_000_000  # rests, never fills
+    order = listener.ctx.buy_limit("KRW-BTC", far, Decimal("0.0001"))
+    assert listener.wait(lambda c: any(u.client_id == order.client_id and u.state == "wait"
+                                       for u in c.updates))  # fmt: skip
+    assert listener.wait(lambda c: any(getattr(e, "identifier", None) == order.client_id
+                                       for e in c.my_orders))  # fmt: skip
+
+
 def remote_settings(url: str, **source: object) -> Settings:
     s = Settings()
     src = msgspec.structs.replace(s.source, enabled=True, servers=[url], order_timeout_s=1.0,
@@ -71,16 +83,7 @@ def test_a_remote_with_no_account_uses_its_hubs_label_for_private_events_and_ord
     try:
         assert remote.account == label
         assert rhost.start_component("listener", PrivateListener).state == "running"
-        t = rhost.component("listener")
-        rows = emu.call(lambda core: core.market.book("KRW-BTC"))
-        far = max(r[1] for r in rows if r[1] > 0) - 1_000_000
-        order = t.ctx.buy_limit("KRW-BTC", far, Decimal("0.0001"))
-        # the order call reached the hub under the label, and the account's private stream
-        # came back through the bridge under the same label
-        assert t.wait(lambda c: any(u.client_id == order.client_id and u.state == "wait"
-                                    for u in c.updates))  # fmt: skip
-        assert t.wait(lambda c: any(getattr(e, "identifier", None) == order.client_id
-                                    for e in c.my_orders))  # fmt: skip
+        place_and_hear_it_back(emu, rhost.component("listener"))
     finally:
         rhost.stop()
         remote.stop()
@@ -145,15 +148,8 @@ def test_a_remote_started_while_its_hub_was_down_learns_the_label_at_its_first_p
         assert bhost.start_component("bridge", NatsBridge, cfg, "nats-bridge").state == \
             "running"  # fmt: skip
         assert rhost.start_component("listener", PrivateListener).state == "running"
-        t = rhost.component("listener")
-        rows = emu.call(lambda core: core.market.book("KRW-BTC"))
-        far = max(r[1] for r in rows if r[1] > 0) - 1_000_000
-        order = t.ctx.buy_limit("KRW-BTC", far, Decimal("0.0001"))
+        place_and_hear_it_back(emu, rhost.component("listener"))
         assert remote.account == label
-        assert t.wait(lambda c: any(u.client_id == order.client_id and u.state == "wait"
-                                    for u in c.updates))  # fmt: skip
-        assert t.wait(lambda c: any(getattr(e, "identifier", None) == order.client_id
-                                    for e in c.my_orders))  # fmt: skip
     finally:
         rhost.stop()
         remote.stop()
