@@ -109,7 +109,11 @@ def _settled(hub, emu, t, eventually):
     return len(emu.stats().rest_log)
 
 
-_RECONCILIATION = {("GET", "/v1/orders/open"), ("GET", "/v1/orders/closed")}
+# what a reconciliation pass of the private stream reads (PrivateFallbackActor._reconcile:
+# the order lists, then the balances); one may run at any time, e.g. after a silence of the
+# private socket on a loaded machine. The order manager reads balances only at start.
+_RECONCILIATION = {("GET", "/v1/orders/open"), ("GET", "/v1/orders/closed"),
+                   ("GET", "/v1/accounts")}
 
 
 def _order_path_calls(emu, since):
